@@ -1,0 +1,27 @@
+//! Keys, signers and JOSE for Avow, on aws-lc-rs.
+//!
+//! One [`Signer`] trait serves every signing key in the system (key proofs,
+//! DPoP, credentials, later attestations, metadata and CA keys). It is async
+//! so that an HSM or remote KMS can stand behind it. Verification goes
+//! through [`jws::CompactJws`] with an explicit algorithm allow-list: `none`
+//! and MACs are never accepted.
+
+pub mod aead;
+pub mod alg;
+pub mod b64;
+pub mod dpop;
+pub mod error;
+pub mod hash;
+pub mod jwk;
+pub mod jws;
+pub mod random;
+pub mod server_nonce;
+pub mod signer;
+pub mod x509;
+
+pub use alg::{AlgorithmAllowList, JwsAlgorithm};
+pub use error::CryptoError;
+pub use jwk::EcPublicJwk;
+pub use jws::CompactJws;
+pub use random::{Random, SystemRandom};
+pub use signer::{Signer, SoftwareSigner};
