@@ -14,6 +14,7 @@ pub mod error;
 pub mod hash;
 pub mod jwk;
 pub mod jws;
+pub mod pem;
 pub mod random;
 pub mod server_nonce;
 pub mod signer;

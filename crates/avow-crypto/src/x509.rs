@@ -201,37 +201,16 @@ pub fn leaf_public_key(der: &[u8]) -> Result<EcPublicJwk, CryptoError> {
 
 /// PEM encoding of a DER certificate.
 pub fn cert_pem(der: &[u8]) -> String {
-    let b64 = crate::b64::encode_standard(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    crate::pem::encode("CERTIFICATE", der)
 }
 
 /// Reads every certificate of a PEM text.
 pub fn certs_from_pem(pem: &str) -> Result<Vec<Vec<u8>>, CryptoError> {
-    let mut out = Vec::new();
-    let mut current: Option<String> = None;
-    for line in pem.lines() {
-        let line = line.trim();
-        if line == "-----BEGIN CERTIFICATE-----" {
-            current = Some(String::new());
-        } else if line == "-----END CERTIFICATE-----" {
-            let body = current
-                .take()
-                .ok_or(CryptoError::Certificate("unbalanced PEM".into()))?;
-            out.push(crate::b64::decode_standard(&body)?);
-        } else if let Some(body) = current.as_mut() {
-            body.push_str(line);
-        }
-    }
-    if out.is_empty() {
+    let certs = crate::pem::decode_all("CERTIFICATE", pem)?;
+    if certs.is_empty() {
         return Err(CryptoError::Certificate("no certificate in PEM".into()));
     }
-    Ok(out)
+    Ok(certs)
 }
 
 #[cfg(test)]
