@@ -1,1 +1,24 @@
+//! The Avow Credential Issuer and its co-located Authorization Server
+//! (OpenID4VCI 1.0 + HAIP 1.0), with the admin API.
+//!
+//! A request flows: axum handler (one use case per file, named as a verb) →
+//! pure rules in `avow-core` → state in `avow-store` → credential built in
+//! `avow-formats` and signed through `avow-crypto`'s `Signer`.
 
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod credential;
+pub mod dpop;
+pub mod error;
+pub mod keys;
+pub mod metadata;
+pub mod nonce;
+pub mod offer;
+pub mod server;
+pub mod state;
+pub mod token;
+
+pub use config::IssuerConfig;
+pub use server::{RunningIssuer, StartError, build_state};
+pub use state::AppState;

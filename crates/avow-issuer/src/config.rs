@@ -1,0 +1,337 @@
+//! Issuer configuration: a TOML file over embedded defaults.
+//! Every key is documented in the README ("Issuer configuration").
+
+use avow_core::metadata::{ClaimDescription, Display, FORMAT_DC_SD_JWT};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The embedded default configuration (a development setup).
+pub const DEFAULT_CONFIG: &str = include_str!("../defaults/issuer.toml");
+/// Demo holders loaded by `avow demo` (development only).
+pub const DEMO_HOLDERS: &str = include_str!("../defaults/demo-holders.json");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub keys: KeysConfig,
+    #[serde(default)]
+    pub display: DisplayConfig,
+    pub policy: PolicyConfig,
+    pub credential_configurations: BTreeMap<String, CredentialConfigurationConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The Credential Issuer Identifier; every published URL derives from it (ISS-META-18).
+    pub public_url: String,
+    pub listen: String,
+    pub admin_listen: String,
+    /// Admin API bearer token. In dev mode a token is generated when unset.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// Development conveniences: plain-http loopback URLs, generated PKI and admin token.
+    #[serde(default)]
+    pub dev_mode: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite file `avow.db` in `data_dir`.
+    #[serde(default)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Generate (once, then reuse) a development CA and signing key under `data_dir/dev-pki`.
+    #[serde(default)]
+    pub dev_pki: bool,
+    /// PKCS#8 private key (PEM or DER) of the credential signing key.
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
+    /// PEM chain of the signing certificate, leaf first, trust anchor excluded.
+    #[serde(default)]
+    pub signing_chain: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub locale: Option<String>,
+    #[serde(default)]
+    pub logo_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub access_token_lifetime: i64,
+    pub pre_authorized_code_lifetime: i64,
+    pub c_nonce_lifetime: i64,
+    pub dpop_nonce_lifetime: i64,
+    pub dpop_window: i64,
+    pub clock_skew: i64,
+    pub max_tx_code_attempts: u32,
+    pub offer_lifetime: i64,
+    /// VCI §12.3; HAIP wants client authentication, so production should keep this false (C-21).
+    #[serde(default)]
+    pub pre_authorized_grant_anonymous_access: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfigurationConfig {
+    pub format: String,
+    pub scope: String,
+    pub vct: String,
+    /// Credential validity in seconds.
+    pub lifetime: i64,
+    /// Decoy digests per `_sd` array (ISS-SDJWT-08).
+    #[serde(default)]
+    pub decoys: usize,
+    #[serde(default)]
+    pub display: Vec<Display>,
+    #[serde(default)]
+    pub claims: Vec<ClaimConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimConfig {
+    /// Claims path pointer; `"*"` selects every element of an array (JSON `null`).
+    pub path: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub mandatory: bool,
+    #[serde(default = "yes")]
+    pub selectively_disclosable: bool,
+    #[serde(default)]
+    pub display: Vec<avow_core::metadata::ClaimDisplay>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ClaimConfig {
+    pub fn description(&self) -> ClaimDescription {
+        ClaimDescription {
+            path: self.path.clone(),
+            mandatory: self.mandatory,
+            display: self.display.clone(),
+        }
+    }
+}
+
+/// Why a configuration was refused at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: {0}")]
+    Parse(String),
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl IssuerConfig {
+    /// The embedded defaults.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::from_toml(DEFAULT_CONFIG)
+    }
+
+    /// A complete config file; missing tables are NOT filled from defaults,
+    /// so what runs is what the file says.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let mut config: Self =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        // TOML has no null: "*" stands for "every array element" (OID4VCI App. C).
+        for configuration in config.credential_configurations.values_mut() {
+            for claim in &mut configuration.claims {
+                for element in &mut claim.path {
+                    if element.as_str() == Some("*") {
+                        *element = serde_json::Value::Null;
+                    }
+                }
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.storage.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.storage.data_dir.join("avow.db").display()
+            )
+        })
+    }
+
+    /// Start-up checks (ISS-META-02, -14, ISS-SEC-01): what would make the
+    /// issuer misbehave is refused here rather than at the first request.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let url = &self.server.public_url;
+        let url = url.trim_end_matches('/');
+        if !avow_core::offer::is_issuer_identifier(url, self.server.dev_mode) {
+            return invalid(format!(
+                "server.public_url {url} must be an https URL without query or fragment (plain http only for loopback in dev_mode)"
+            ));
+        }
+        if !self.server.dev_mode {
+            if self.keys.dev_pki {
+                return invalid(
+                    "keys.dev_pki is a development feature and needs server.dev_mode = true".into(),
+                );
+            }
+            if self
+                .server
+                .admin_token
+                .as_deref()
+                .is_none_or(|t| t.len() < 32)
+            {
+                return invalid(
+                    "server.admin_token must be set (at least 32 characters) outside dev_mode"
+                        .into(),
+                );
+            }
+        }
+        if !self.keys.dev_pki
+            && (self.keys.signing_key.is_none() || self.keys.signing_chain.is_none())
+        {
+            return invalid(
+                "keys.signing_key and keys.signing_chain are required unless keys.dev_pki = true"
+                    .into(),
+            );
+        }
+        let p = &self.policy;
+        for (name, v) in [
+            ("access_token_lifetime", p.access_token_lifetime),
+            (
+                "pre_authorized_code_lifetime",
+                p.pre_authorized_code_lifetime,
+            ),
+            ("c_nonce_lifetime", p.c_nonce_lifetime),
+            ("dpop_nonce_lifetime", p.dpop_nonce_lifetime),
+            ("dpop_window", p.dpop_window),
+            ("offer_lifetime", p.offer_lifetime),
+        ] {
+            if v <= 0 {
+                return invalid(format!("policy.{name} must be positive"));
+            }
+        }
+        if !(0..=600).contains(&p.clock_skew) {
+            return invalid("policy.clock_skew must be between 0 and 600 seconds".into());
+        }
+        if p.max_tx_code_attempts == 0 {
+            return invalid("policy.max_tx_code_attempts must be at least 1".into());
+        }
+        if self.credential_configurations.is_empty() {
+            return invalid("at least one credential configuration is required".into());
+        }
+        let mut scopes = std::collections::BTreeSet::new();
+        for (id, c) in &self.credential_configurations {
+            if c.format != FORMAT_DC_SD_JWT {
+                return invalid(format!(
+                    "credential configuration {id}: format {} is not supported yet",
+                    c.format
+                ));
+            }
+            if !scopes.insert(c.scope.as_str()) {
+                return invalid(format!(
+                    "credential configuration {id}: scope {} is used twice",
+                    c.scope
+                ));
+            }
+            if c.lifetime <= 0 {
+                return invalid(format!(
+                    "credential configuration {id}: lifetime must be positive"
+                ));
+            }
+            let mut paths = std::collections::BTreeSet::new();
+            for claim in &c.claims {
+                let key = serde_json::to_string(&claim.path).unwrap_or_default();
+                if claim.path.is_empty() || !paths.insert(key.clone()) {
+                    return invalid(format!(
+                        "credential configuration {id}: claim path {key} is empty or repeated"
+                    ));
+                }
+                if claim
+                    .path
+                    .iter()
+                    .any(|e| !(e.is_string() || e.is_null() || e.is_u64()))
+                {
+                    return invalid(format!(
+                        "credential configuration {id}: claim path {key} has an invalid element"
+                    ));
+                }
+                if let Some(serde_json::Value::String(first)) = claim.path.first()
+                    && RESERVED_CLAIMS.contains(&first.as_str())
+                {
+                    return invalid(format!(
+                        "credential configuration {id}: claim {first} is reserved (SD-JWT VC 2.2.2)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Claims the issuer sets itself; holder data may not provide them.
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "iat",
+    "nbf",
+    "exp",
+    "cnf",
+    "vct",
+    "vct#integrity",
+    "status",
+    "_sd",
+    "_sd_alg",
+    "sub",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = IssuerConfig::defaults();
+        assert!(c.is_ok(), "{c:?}");
+    }
+
+    #[test]
+    fn production_refuses_dev_features() {
+        let text = DEFAULT_CONFIG.replace("dev_mode = true", "dev_mode = false");
+        let e = IssuerConfig::from_toml(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("public_url"), "{e}");
+        let text = text.replace("http://127.0.0.1:8080", "https://issuer.example");
+        let e = IssuerConfig::from_toml(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("dev_pki"), "{e}");
+    }
+
+    #[test]
+    fn repeated_claim_paths_and_unknown_keys_are_refused() {
+        let text = DEFAULT_CONFIG.replace("{ path = [\"birthdate\"]", "{ path = [\"given_name\"]");
+        assert!(IssuerConfig::from_toml(&text).is_err());
+        let text = format!("{DEFAULT_CONFIG}\n[unknown]\nx = 1\n");
+        assert!(IssuerConfig::from_toml(&text).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The issuer's credential signing key and its certificate chain: loaded from
+//! configured files, or — in development only — a generated PKI kept under
+//! `data_dir/dev-pki` and reused across restarts.
+
+use crate::config::IssuerConfig;
+use avow_crypto::x509::{CertificateAuthority, Validity};
+use avow_crypto::{Signer, SoftwareSigner, pem};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The signing key of issued credentials with its `x5c` chain (leaf first, anchor excluded).
+#[derive(Clone)]
+pub struct IssuerKeys {
+    pub signer: Arc<dyn Signer>,
+    pub x5c: Vec<Vec<u8>>,
+    /// `kid` under which the key is published at `/.well-known/jwt-vc-issuer` (its RFC 7638 thumbprint).
+    pub kid: String,
+    /// Where the development trust anchor was written, when the dev PKI is in use.
+    pub dev_anchor: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("keys: {0}")]
+    Io(String),
+    #[error("keys: {0}")]
+    Crypto(#[from] avow_crypto::CryptoError),
+}
+
+fn io(path: &Path, e: std::io::Error) -> KeyError {
+    KeyError::Io(format!("{}: {e}", path.display()))
+}
+
+impl IssuerKeys {
+    pub fn load(config: &IssuerConfig, now: i64) -> Result<Self, KeyError> {
+        if config.keys.dev_pki {
+            return Self::dev_pki(&config.storage.data_dir.join("dev-pki"), now);
+        }
+        let (Some(key_path), Some(chain_path)) =
+            (&config.keys.signing_key, &config.keys.signing_chain)
+        else {
+            return Err(KeyError::Io(
+                "keys.signing_key and keys.signing_chain are required".into(),
+            ));
+        };
+        let key_bytes = std::fs::read(key_path).map_err(|e| io(key_path, e))?;
+        let der = match std::str::from_utf8(&key_bytes) {
+            Ok(text) if text.contains("-----BEGIN") => pem::decode_one("PRIVATE KEY", text)?,
+            _ => key_bytes,
+        };
+        let signer = SoftwareSigner::from_pkcs8(&der)?;
+        let chain_text = std::fs::read_to_string(chain_path).map_err(|e| io(chain_path, e))?;
+        let x5c = avow_crypto::x509::certs_from_pem(&chain_text)?;
+        Self::assemble(signer, x5c, None)
+    }
+
+    fn assemble(
+        signer: SoftwareSigner,
+        x5c: Vec<Vec<u8>>,
+        dev_anchor: Option<PathBuf>,
+    ) -> Result<Self, KeyError> {
+        let leaf_key =
+            avow_crypto::x509::leaf_public_key(x5c.first().map(Vec::as_slice).unwrap_or_default())?;
+        if &leaf_key != signer.public_jwk() {
+            return Err(KeyError::Io(
+                "the signing certificate does not match the signing key".into(),
+            ));
+        }
+        let kid = signer.public_jwk().thumbprint();
+        Ok(Self {
+            signer: Arc::new(signer),
+            x5c,
+            kid,
+            dev_anchor,
+        })
+    }
+
+    /// DEVELOPMENT ONLY: a root CA and a signing certificate, generated on
+    /// first use and reused afterwards.
+    fn dev_pki(dir: &Path, now: i64) -> Result<Self, KeyError> {
+        let ca_cert = dir.join("issuer-ca.pem");
+        let ca_key = dir.join("issuer-ca.key");
+        let leaf_cert = dir.join("signing.pem");
+        let leaf_key = dir.join("signing.key");
+        if !leaf_key.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            let validity = Validity {
+                not_before: now - 3600,
+                not_after: now + 5 * 365 * 86_400,
+            };
+            let ca = CertificateAuthority::generate_root(
+                "Avow DEVELOPMENT Issuer CA - NOT FOR PRODUCTION",
+                validity,
+            )?;
+            let signer = SoftwareSigner::generate()?;
+            let leaf = ca.issue_leaf(
+                "Avow DEVELOPMENT credential signer",
+                signer.public_jwk(),
+                validity,
+            )?;
+            write_private(&ca_key, &pem::encode("PRIVATE KEY", &ca.key_pkcs8()))?;
+            write_private(&leaf_key, &pem::encode("PRIVATE KEY", &signer.to_pkcs8()?))?;
+            std::fs::write(&ca_cert, avow_crypto::x509::cert_pem(&ca.cert_der))
+                .map_err(|e| io(&ca_cert, e))?;
+            std::fs::write(&leaf_cert, avow_crypto::x509::cert_pem(&leaf))
+                .map_err(|e| io(&leaf_cert, e))?;
+        }
+        let key_text = std::fs::read_to_string(&leaf_key).map_err(|e| io(&leaf_key, e))?;
+        let signer = SoftwareSigner::from_pkcs8(&pem::decode_one("PRIVATE KEY", &key_text)?)?;
+        let chain = std::fs::read_to_string(&leaf_cert).map_err(|e| io(&leaf_cert, e))?;
+        Self::assemble(
+            signer,
+            avow_crypto::x509::certs_from_pem(&chain)?,
+            Some(ca_cert),
+        )
+    }
+}
+
+/// Writes a file readable by the owner only.
+pub fn write_private(path: &Path, contents: &str) -> Result<(), KeyError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).map_err(|e| io(path, e))?;
+    file.write_all(contents.as_bytes()).map_err(|e| io(path, e))
+}

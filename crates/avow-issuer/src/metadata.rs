@@ -1,0 +1,121 @@
+//! Metadata documents, built once from configuration and served as bytes:
+//! Credential Issuer Metadata (OID4VCI §12.2), Authorization Server Metadata
+//! (RFC 8414, OID4VCI §12.3) and JWT VC Issuer Metadata (SD-JWT VC §4).
+
+use crate::config::IssuerConfig;
+use crate::keys::IssuerKeys;
+use crate::state::{AppState, Endpoints};
+use avow_core::metadata::{
+    AuthorizationServerMetadata, CredentialConfiguration, CredentialIssuerMetadata,
+    CredentialMetadata, Display, JwkSet, JwtVcIssuerMetadata, Logo, ProofTypeMetadata,
+};
+use avow_core::offer::PRE_AUTHORIZED_CODE_GRANT;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::collections::BTreeMap;
+
+pub fn credential_issuer_metadata(
+    config: &IssuerConfig,
+    issuer_id: &str,
+    endpoints: &Endpoints,
+) -> CredentialIssuerMetadata {
+    let configurations = config
+        .credential_configurations
+        .iter()
+        .map(|(id, c)| {
+            let jwt = ProofTypeMetadata {
+                proof_signing_alg_values_supported: vec!["ES256".into()],
+                key_attestations_required: None,
+            };
+            let configuration = CredentialConfiguration {
+                format: c.format.clone(),
+                scope: Some(c.scope.clone()),
+                vct: Some(c.vct.clone()),
+                cryptographic_binding_methods_supported: vec!["jwk".into()],
+                credential_signing_alg_values_supported: vec!["ES256".into()],
+                proof_types_supported: BTreeMap::from([("jwt".to_owned(), jwt)]),
+                credential_metadata: Some(CredentialMetadata {
+                    display: c.display.clone(),
+                    claims: c.claims.iter().map(|claim| claim.description()).collect(),
+                }),
+            };
+            (id.clone(), configuration)
+        })
+        .collect();
+    let display = Display {
+        name: config.display.name.clone(),
+        locale: config.display.locale.clone(),
+        logo: config.display.logo_uri.clone().map(|uri| Logo {
+            uri,
+            alt_text: config.display.name.clone(),
+        }),
+        ..Display::default()
+    };
+    CredentialIssuerMetadata {
+        credential_issuer: issuer_id.to_owned(),
+        authorization_servers: None,
+        credential_endpoint: endpoints.credential.clone(),
+        nonce_endpoint: Some(endpoints.nonce.clone()),
+        deferred_credential_endpoint: None,
+        notification_endpoint: None,
+        batch_credential_issuance: None,
+        display: vec![display],
+        credential_configurations_supported: configurations,
+    }
+}
+
+pub fn authorization_server_metadata(
+    config: &IssuerConfig,
+    issuer_id: &str,
+    endpoints: &Endpoints,
+) -> AuthorizationServerMetadata {
+    AuthorizationServerMetadata {
+        issuer: issuer_id.to_owned(),
+        token_endpoint: endpoints.token.clone(),
+        authorization_endpoint: None,
+        pushed_authorization_request_endpoint: None,
+        require_pushed_authorization_requests: false,
+        response_types_supported: vec![],
+        grant_types_supported: vec![PRE_AUTHORIZED_CODE_GRANT.into()],
+        code_challenge_methods_supported: vec![],
+        token_endpoint_auth_methods_supported: vec![],
+        dpop_signing_alg_values_supported: vec!["ES256".into()],
+        pre_authorized_grant_anonymous_access_supported: config
+            .policy
+            .pre_authorized_grant_anonymous_access,
+        jwks_uri: None,
+    }
+}
+
+pub fn jwt_vc_issuer_metadata(issuer_id: &str, keys: &IssuerKeys) -> JwtVcIssuerMetadata {
+    let jwk = keys.signer.public_jwk().to_json_with(&[
+        ("kid", &keys.kid),
+        ("use", "sig"),
+        ("alg", "ES256"),
+    ]);
+    JwtVcIssuerMetadata {
+        issuer: issuer_id.to_owned(),
+        jwks: JwkSet { keys: vec![jwk] },
+    }
+}
+
+fn json_response(body: &Bytes) -> impl IntoResponse + use<> {
+    ([(header::CONTENT_TYPE, "application/json")], body.clone())
+}
+
+/// `GET /.well-known/openid-credential-issuer` (ISS-META-01).
+pub async fn get_credential_issuer_metadata(State(state): State<AppState>) -> impl IntoResponse {
+    json_response(&state.credential_issuer_metadata)
+}
+
+/// `GET /.well-known/oauth-authorization-server` (ISS-ASMETA-01).
+pub async fn get_authorization_server_metadata(State(state): State<AppState>) -> impl IntoResponse {
+    json_response(&state.authorization_server_metadata)
+}
+
+/// `GET /.well-known/jwt-vc-issuer` (ISS-SIG-02).
+pub async fn get_jwt_vc_issuer_metadata(State(state): State<AppState>) -> impl IntoResponse {
+    json_response(&state.jwt_vc_issuer_metadata)
+}

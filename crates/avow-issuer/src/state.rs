@@ -1,0 +1,55 @@
+//! Everything a request handler needs, built once at start-up.
+
+use crate::config::IssuerConfig;
+use crate::keys::IssuerKeys;
+use avow_core::Clock;
+use avow_crypto::server_nonce::ServerNonces;
+use avow_crypto::{AlgorithmAllowList, Random};
+use avow_store::Store;
+use axum::body::Bytes;
+use std::sync::Arc;
+
+pub type AppState = Arc<IssuerState>;
+
+/// Published endpoint URLs, all derived from `server.public_url` (ISS-META-18).
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub token: String,
+    pub nonce: String,
+    pub credential: String,
+    pub credential_offer: String,
+}
+
+pub struct IssuerState {
+    pub config: IssuerConfig,
+    /// The Credential Issuer Identifier (= AS issuer; co-located).
+    pub issuer_id: String,
+    pub endpoints: Endpoints,
+    pub store: Store,
+    pub keys: IssuerKeys,
+    pub nonces: ServerNonces,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub algorithms: AlgorithmAllowList,
+    pub admin_token: String,
+    pub credential_issuer_metadata: Bytes,
+    pub authorization_server_metadata: Bytes,
+    pub jwt_vc_issuer_metadata: Bytes,
+}
+
+impl IssuerState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+impl Endpoints {
+    pub fn new(issuer_id: &str) -> Self {
+        Self {
+            token: format!("{issuer_id}/token"),
+            nonce: format!("{issuer_id}/nonce"),
+            credential: format!("{issuer_id}/credential"),
+            credential_offer: format!("{issuer_id}/credential-offer"),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! A small client of the issuer's admin API, used by the CLI, the demo and the bench.
+
+use anyhow::{Context, bail};
+use avow_issuer::offer::{CreateOfferRequest, CreatedOffer};
+
+pub struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl AdminClient {
+    pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        bail!("admin API answered {status}: {body}")
+    }
+
+    pub async fn import_holders(&self, holders: &serde_json::Value) -> anyhow::Result<u64> {
+        let response = self
+            .http
+            .put(format!("{}/admin/holders", self.base))
+            .bearer_auth(&self.token)
+            .json(holders)
+            .send()
+            .await
+            .context("admin API unreachable")?;
+        let body: serde_json::Value = Self::check(response).await?.json().await?;
+        Ok(body
+            .get("imported")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0))
+    }
+
+    pub async fn create_offer(&self, request: &CreateOfferRequest) -> anyhow::Result<CreatedOffer> {
+        let response = self
+            .http
+            .post(format!("{}/admin/offers", self.base))
+            .bearer_auth(&self.token)
+            .json(request)
+            .send()
+            .await
+            .context("admin API unreachable")?;
+        Ok(Self::check(response).await?.json().await?)
+    }
+}

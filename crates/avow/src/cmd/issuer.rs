@@ -1,0 +1,224 @@
+//! `avow issuer …`: serve, create offers, import holders, print the default config.
+
+use crate::admin_client::AdminClient;
+use crate::qr;
+use anyhow::{Context, bail};
+use avow_core::SystemClock;
+use avow_crypto::SystemRandom;
+use avow_issuer::offer::{CreateOfferRequest, TxCodeSpec};
+use avow_issuer::{IssuerConfig, RunningIssuer, build_state};
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub enum IssuerCommand {
+    /// Serve the issuer (public endpoints and the admin API).
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Override storage.database_url (sqlite://… or postgres://…).
+        #[arg(long, env = "AVOW_DATABASE_URL")]
+        database_url: Option<String>,
+    },
+    /// Create a pre-authorized credential offer and print its links and QR code.
+    Offer {
+        #[arg(long)]
+        holder: String,
+        /// Credential configuration id (repeat for several).
+        #[arg(long = "config-id", required = true)]
+        config_ids: Vec<String>,
+        /// Require a numeric transaction code (printed here, to deliver out of band).
+        #[arg(long)]
+        tx_code: bool,
+        /// Where to write the QR code of the by-reference link (.png or .svg).
+        #[arg(long, default_value = "offer-qr.png")]
+        qr: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Holder records.
+    #[command(subcommand)]
+    Holders(HoldersCommand),
+    /// Print the embedded default configuration (a starting point for issuer.toml).
+    DefaultConfig,
+}
+
+#[derive(Subcommand)]
+pub enum HoldersCommand {
+    /// Import holders from a JSON array of {"id", "claims"} objects.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct ConfigArgs {
+    /// Issuer config file (TOML); embedded defaults when omitted.
+    #[arg(long, env = "AVOW_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Admin API base URL; default: http://<server.admin_listen> of the config.
+    #[arg(long, env = "AVOW_ADMIN_URL")]
+    pub admin_url: Option<String>,
+    /// Admin token; default: server.admin_token, or the dev token in <data_dir>/admin-token.
+    #[arg(long, env = "AVOW_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+pub fn load_config(args: &ConfigArgs) -> anyhow::Result<IssuerConfig> {
+    match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok(IssuerConfig::from_toml(&text)?)
+        }
+        None => Ok(IssuerConfig::defaults()?),
+    }
+}
+
+impl AdminArgs {
+    pub fn client(&self) -> anyhow::Result<AdminClient> {
+        let config = load_config(&self.config)?;
+        let url = self
+            .admin_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.server.admin_listen));
+        let token = match (&self.admin_token, &config.server.admin_token) {
+            (Some(t), _) | (None, Some(t)) => t.clone(),
+            (None, None) => read_dev_token(&config.storage.data_dir)?,
+        };
+        AdminClient::new(&url, &token)
+    }
+}
+
+fn read_dev_token(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("admin-token");
+    std::fs::read_to_string(&path)
+        .map(|t| t.trim().to_owned())
+        .with_context(|| {
+            format!(
+                "no admin token given and {} is not readable (start the issuer first)",
+                path.display()
+            )
+        })
+}
+
+pub async fn run(command: IssuerCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        IssuerCommand::Serve {
+            config,
+            database_url,
+        } => serve(&config, database_url).await,
+        IssuerCommand::Offer {
+            holder,
+            config_ids,
+            tx_code,
+            qr,
+            admin,
+        } => offer(holder, config_ids, tx_code, &qr, &admin).await,
+        IssuerCommand::Holders(HoldersCommand::Import { file, admin }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let holders: serde_json::Value =
+                serde_json::from_str(&text).context("the holders file is not JSON")?;
+            let count = admin.client()?.import_holders(&holders).await?;
+            println!("imported {count} holder(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+        IssuerCommand::DefaultConfig => {
+            print!("{}", avow_issuer::config::DEFAULT_CONFIG);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(args: &ConfigArgs, database_url: Option<String>) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(args)?;
+    if let Some(url) = database_url {
+        config.storage.database_url = Some(url);
+    }
+    if config.server.dev_mode {
+        eprintln!("{}", super::DEV_BANNER);
+    }
+    let state = build_state(config, Arc::new(SystemClock), Arc::new(SystemRandom)).await?;
+    let mut issuer = RunningIssuer::bind(state.clone()).await?;
+    println!("credential issuer  {}", state.issuer_id);
+    println!("public endpoints   http://{}", issuer.public_addr);
+    println!("admin API          http://{}", issuer.admin_addr);
+    if let Some(anchor) = &state.keys.dev_anchor {
+        println!(
+            "DEV trust anchor   {} (wallets must trust this CA)",
+            anchor.display()
+        );
+        println!(
+            "DEV admin token    in {}",
+            state.config.storage.data_dir.join("admin-token").display()
+        );
+    }
+    tokio::select! {
+        _ = issuer.wait() => bail!("the issuer stopped unexpectedly"),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("shutting down");
+            issuer.stop().await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn offer(
+    holder: String,
+    config_ids: Vec<String>,
+    tx_code: bool,
+    qr_path: &Path,
+    admin: &AdminArgs,
+) -> anyhow::Result<ExitCode> {
+    let request = CreateOfferRequest {
+        holder_id: holder,
+        credential_configuration_ids: config_ids,
+        tx_code: tx_code.then(|| TxCodeSpec {
+            description: Some("Enter the code we sent you".into()),
+            ..TxCodeSpec::default()
+        }),
+    };
+    let created = admin.client()?.create_offer(&request).await?;
+    print_offer(&created, Some(qr_path))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_offer(
+    created: &avow_issuer::offer::CreatedOffer,
+    qr_path: Option<&Path>,
+) -> anyhow::Result<()> {
+    let main = created
+        .links
+        .get("openid-credential-offer")
+        .context("no openid-credential-offer link")?;
+    println!("Credential offer (by reference):\n  {}", main.by_reference);
+    println!("Credential offer (by value):\n  {}", main.by_value);
+    for (scheme, links) in &created.links {
+        if scheme != "openid-credential-offer" {
+            println!("  {scheme}: {}", links.by_reference);
+        }
+    }
+    if let Some(code) = &created.tx_code {
+        println!("Transaction code (deliver out of band): {code}");
+    }
+    println!("{}", qr::terminal(&main.by_reference)?);
+    if let Some(path) = qr_path {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("svg") => std::fs::write(path, qr::svg(&main.by_reference)?)?,
+            _ => std::fs::write(path, qr::png(&main.by_reference, 8)?)?,
+        }
+        println!("QR code written to {}", path.display());
+    }
+    Ok(())
+}
