@@ -16,6 +16,13 @@ pub enum ErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
+    // RFC 6749 §4.1.2.1
+    UnsupportedResponseType,
+    // RFC 9396 §5
+    InvalidAuthorizationDetails,
+    // Attestation-based client authentication §5.2 (Errors)
+    UseAttestationChallenge,
+    UseFreshAttestation,
     // RFC 6750 §3.1
     InvalidToken,
     InsufficientScope,
@@ -45,6 +52,10 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidAuthorizationDetails => "invalid_authorization_details",
+            Self::UseAttestationChallenge => "use_attestation_challenge",
+            Self::UseFreshAttestation => "use_fresh_attestation",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidDpopProof => "invalid_dpop_proof",
@@ -136,6 +147,12 @@ constructors! {
     invalid_client => InvalidClient,
     invalid_grant => InvalidGrant,
     unsupported_grant_type => UnsupportedGrantType,
+    invalid_scope => InvalidScope,
+    unsupported_response_type => UnsupportedResponseType,
+    invalid_authorization_details => InvalidAuthorizationDetails,
+    use_attestation_challenge => UseAttestationChallenge,
+    use_fresh_attestation => UseFreshAttestation,
+    access_denied => AccessDenied,
     invalid_token => InvalidToken,
     insufficient_scope => InsufficientScope,
     invalid_dpop_proof => InvalidDpopProof,

@@ -4,6 +4,8 @@
 //! Everything here is pure: time comes in as a [`UnixTime`] argument, and no
 //! function touches the network, the disk or a key.
 
+pub mod authorization;
+pub mod client_attestation;
 pub mod clock;
 pub mod credential;
 pub mod dpop;
@@ -12,6 +14,7 @@ pub mod metadata;
 pub mod nonce;
 pub mod offer;
 pub mod percent;
+pub mod pkce;
 pub mod proof;
 pub mod token;
 
