@@ -24,6 +24,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             require_admin_token,
         ))
+        // Outermost, so refused calls carry a correlation id too (ISS-SEC-10).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::app::correlate,
+        ))
         .with_state(state)
 }
 
