@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod authorization_grant;
 pub mod config;
 pub mod credential;
 pub mod dpop;
