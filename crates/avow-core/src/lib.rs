@@ -16,6 +16,7 @@ pub mod offer;
 pub mod percent;
 pub mod pkce;
 pub mod proof;
+pub mod redirect_uri;
 pub mod token;
 
 pub use clock::{Clock, SystemClock, UnixTime};

@@ -13,6 +13,19 @@ pub enum TokenRequest {
         tx_code: Option<String>,
         client_id: Option<String>,
     },
+    /// RFC 6749 §4.1.3, RFC 7636 §4.5.
+    AuthorizationCode {
+        code: String,
+        redirect_uri: String,
+        code_verifier: String,
+        client_id: Option<String>,
+    },
+    /// RFC 6749 §6; `scope` may only narrow (ISS-TRT-04).
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+        client_id: Option<String>,
+    },
 }
 
 impl TokenRequest {
@@ -44,6 +57,29 @@ impl TokenRequest {
                 Ok(Self::PreAuthorizedCode {
                     pre_authorized_code,
                     tx_code: single("tx_code")?,
+                    client_id: single("client_id")?,
+                })
+            }
+            "authorization_code" => {
+                let required = |name: &str| -> Result<String, ProtocolError> {
+                    single(name)?
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| ProtocolError::invalid_request(format!("{name} is missing")))
+                };
+                Ok(Self::AuthorizationCode {
+                    code: required("code")?,
+                    redirect_uri: required("redirect_uri")?,
+                    code_verifier: required("code_verifier")?,
+                    client_id: single("client_id")?,
+                })
+            }
+            "refresh_token" => {
+                let refresh_token = single("refresh_token")?
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| ProtocolError::invalid_request("refresh_token is missing"))?;
+                Ok(Self::RefreshToken {
+                    refresh_token,
+                    scope: single("scope")?,
                     client_id: single("client_id")?,
                 })
             }
@@ -116,6 +152,30 @@ mod tests {
                 ("pre-authorized_code", "b")
             ]),
             Some(ErrorCode::InvalidRequest)
+        );
+        // ISS-TAC-01: each of code, redirect_uri, code_verifier is required.
+        let full = [
+            ("grant_type", "authorization_code"),
+            ("code", "c"),
+            ("redirect_uri", "https://w/cb"),
+            ("code_verifier", "v"),
+        ];
+        for missing in ["code", "redirect_uri", "code_verifier"] {
+            let pairs: Vec<(&str, &str)> = full
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            assert_eq!(code(&pairs), Some(ErrorCode::InvalidRequest), "{missing}");
+        }
+        assert_eq!(code(&full), None);
+        assert_eq!(
+            code(&[("grant_type", "refresh_token")]),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(&[("grant_type", "refresh_token"), ("refresh_token", "r")]),
+            None
         );
     }
 }
