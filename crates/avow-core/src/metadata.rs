@@ -145,6 +145,26 @@ pub struct AuthorizationServerMetadata {
     pub pre_authorized_grant_anonymous_access_supported: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// ABCA §6.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_attestation_signing_alg_values_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_attestation_pop_signing_alg_values_supported: Vec<String>,
+    /// RFC 9207 §3.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_details_types_supported: Vec<String>,
+    /// RFC 8705 §3.3.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_client_certificate_bound_access_tokens: bool,
+    /// RFC 8705 §5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtls_endpoint_aliases: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
 }
 
 /// JWT VC Issuer Metadata (SD-JWT VC §4.2): the issuer's signing keys.

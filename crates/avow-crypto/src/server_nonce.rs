@@ -15,6 +15,8 @@ use aws_lc_rs::hmac;
 pub enum NoncePurpose {
     Dpop,
     CNonce,
+    /// Attestation challenges (draft-ietf-oauth-attestation-based-client-auth §6).
+    AttestationChallenge,
 }
 
 impl NoncePurpose {
@@ -22,6 +24,7 @@ impl NoncePurpose {
         match self {
             Self::Dpop => 1,
             Self::CNonce => 2,
+            Self::AttestationChallenge => 3,
         }
     }
 }

@@ -55,11 +55,33 @@ async fn require_admin_token(
     next.run(request).await
 }
 
-/// `PUT /admin/holders`: upserts a JSON array of `{id, claims}` (ISS-ADM-02).
+/// One entry of `PUT /admin/holders`: the holder and, optionally, the
+/// password they sign in with at the authorization endpoint (ISS-AUTHZ-04).
+#[derive(serde::Deserialize)]
+struct HolderImport {
+    #[serde(flatten)]
+    holder: Holder,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `PUT /admin/holders`: upserts a JSON array of `{id, claims, password?}`
+/// (ISS-ADM-02); a password is stored only as an argon2id PHC string.
 async fn import_holders(
     State(state): State<AppState>,
-    Json(holders): Json<Vec<Holder>>,
+    Json(imports): Json<Vec<HolderImport>>,
 ) -> Result<Response, ApiError> {
+    for import in &imports {
+        if import.password.as_ref().is_some_and(|p| {
+            p.is_empty() || p.len() > crate::authorize::holder_auth::MAX_CREDENTIAL_LEN
+        }) {
+            return Err(ApiError::at_as(ProtocolError::invalid_request(format!(
+                "holder {}: password must be 1 to 1024 bytes",
+                import.holder.id
+            ))));
+        }
+    }
+    let holders: Vec<&Holder> = imports.iter().map(|i| &i.holder).collect();
     for holder in &holders {
         if holder.id.is_empty() || holder.id.len() > 200 {
             return Err(ApiError::at_as(ProtocolError::invalid_request(
@@ -77,8 +99,23 @@ async fn import_holders(
             ))));
         }
     }
-    for holder in &holders {
-        state.store.upsert_holder(holder).await?;
+    for import in &imports {
+        state.store.upsert_holder(&import.holder).await?;
+        if let Some(password) = &import.password {
+            let phc = crate::authorize::holder_auth::hash_password_blocking(
+                password.clone(),
+                state.random.clone(),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "hashing a holder password failed");
+                ApiError::at_as(ProtocolError::server_error("password hashing failed"))
+            })?;
+            state
+                .store
+                .set_holder_password(&import.holder.id, &phc)
+                .await?;
+        }
     }
     tracing::info!(count = holders.len(), "holders imported");
     Ok(Json(serde_json::json!({ "imported": holders.len() })).into_response())

@@ -32,10 +32,23 @@ pub fn public_router(state: AppState) -> Router {
             "/credential-offer/{id}",
             get(offer::handle_credential_offer_request),
         )
+        .route(
+            "/par",
+            post(crate::par::handle_pushed_authorization_request),
+        )
         .route("/token", post(token::handle_token_request))
         .route("/nonce", post(nonce::handle_nonce_request))
         .route("/credential", post(credential::issue_credential))
+        .route(
+            crate::challenge::CHALLENGE_PATH,
+            post(crate::challenge::handle_challenge_request),
+        )
+        .merge(crate::authorize::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::challenge::attach_challenge_to_errors,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             correlate,

@@ -20,6 +20,14 @@ pub struct IssuerConfig {
     #[serde(default)]
     pub display: DisplayConfig,
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub authorization: AuthorizationConfig,
+    /// `[holder_login]`: the holder login session of the authorization endpoint.
+    #[serde(default)]
+    pub holder_login: crate::authorize::HolderLoginConfig,
+    /// `[client_authentication]`: accepted client authentication methods and their trust (ISS-CLI-05).
+    #[serde(default)]
+    pub client_authentication: crate::client_auth::ClientAuthConfig,
     pub credential_configurations: BTreeMap<String, CredentialConfigurationConfig>,
 }
 
@@ -86,6 +94,41 @@ pub struct PolicyConfig {
     /// VCI §12.3; HAIP wants client authentication, so production should keep this false (C-21).
     #[serde(default)]
     pub pre_authorized_grant_anonymous_access: bool,
+    /// Lifetime of an authorization code, seconds (ISS-AUTHZ-08: at most 60 by default); 1 to 600.
+    #[serde(default = "default_authorization_code_lifetime")]
+    pub authorization_code_lifetime: i64,
+}
+
+fn default_authorization_code_lifetime() -> i64 {
+    60
+}
+
+/// The authorization-code flow (PAR, codes, refresh tokens).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationConfig {
+    /// Redirect URIs wallets may use: exact values or prefixes ending in `*` (ISS-PAR-03).
+    pub allowed_redirect_uris: Vec<String>,
+    /// Lifetime of a pushed request's `request_uri`, seconds (RFC 9126 §2.2).
+    pub par_lifetime: i64,
+    /// Issue refresh tokens in the authorization-code flow (ISS-TRT-01, C-23).
+    pub refresh_tokens: bool,
+    /// Lifetime of one refresh token, seconds.
+    pub refresh_token_lifetime: i64,
+    /// Maximum age of a refresh-token family from the original authorization, seconds (ISS-TRT-05).
+    pub refresh_token_max_age: i64,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            allowed_redirect_uris: Vec::new(),
+            par_lifetime: 60,
+            refresh_tokens: true,
+            refresh_token_lifetime: 30 * 86_400,
+            refresh_token_max_age: 90 * 86_400,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +270,30 @@ impl IssuerConfig {
             if v <= 0 {
                 return invalid(format!("policy.{name} must be positive"));
             }
+        }
+        let a = &self.authorization;
+        if a.par_lifetime <= 0 || a.par_lifetime > 600 {
+            return invalid("authorization.par_lifetime must be between 1 and 600 seconds".into());
+        }
+        if a.refresh_token_lifetime <= 0 || a.refresh_token_max_age < a.refresh_token_lifetime {
+            return invalid("authorization.refresh_token_lifetime must be positive and not above refresh_token_max_age".into());
+        }
+        if let Some(bad) = a
+            .allowed_redirect_uris
+            .iter()
+            .find(|u| u.contains('#') || u.is_empty())
+        {
+            return invalid(format!(
+                "authorization.allowed_redirect_uris: {bad} is empty or has a fragment"
+            ));
+        }
+        if !(1..=600).contains(&p.authorization_code_lifetime) {
+            return invalid(
+                "policy.authorization_code_lifetime must be between 1 and 600 seconds".into(),
+            );
+        }
+        if let Err(message) = self.holder_login.validate() {
+            return invalid(message);
         }
         if !(0..=600).contains(&p.clock_skew) {
             return invalid("policy.clock_skew must be between 0 and 600 seconds".into());

@@ -28,10 +28,12 @@ fn resource(e: ProtocolError) -> ApiError {
 
 pub async fn issue_credential(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<crate::tls::PeerCertificates>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (token, access) = authorize(&state, &headers).await?;
+    check_certificate_binding(&access, peer.as_ref().map(|p| &p.0))?;
     check_dpop(
         &state,
         &headers,
@@ -56,15 +58,8 @@ pub async fn issue_credential(
         )));
     }
     let request = CredentialRequest::from_json(&body).map_err(resource)?;
-    let configuration_id = match &request.selector {
-        CredentialSelector::ConfigurationId(id) => id.clone(),
-        CredentialSelector::Identifier(_) => {
-            // No credential_identifiers are issued in token responses yet (ISS-CRED-04).
-            return Err(resource(ProtocolError::invalid_credential_request(
-                "credential_identifier cannot be used: the token response carried no credential identifiers",
-            )));
-        }
-    };
+    let configuration_id =
+        select_configuration(&request.selector, access.authorization_details.as_ref())?;
     let configuration = state
         .config
         .credential_configurations
@@ -154,12 +149,69 @@ pub async fn issue_credential(
         .into_response())
 }
 
+/// Resolves the request's selector against what the token response said
+/// (VCI §8.2, §3.3.4; ISS-CRED-04, -05): with `credential_identifiers` only
+/// identifiers are accepted, without them only configuration ids.
+fn select_configuration(
+    selector: &CredentialSelector,
+    details: Option<&serde_json::Value>,
+) -> Result<String, ApiError> {
+    let details: Option<Vec<avow_core::authorization::AuthorizationDetail>> =
+        details.map(|d| serde_json::from_value(d.clone()).unwrap_or_default());
+    match (selector, details) {
+        (CredentialSelector::ConfigurationId(id), None) => Ok(id.clone()),
+        (CredentialSelector::ConfigurationId(_), Some(_)) => {
+            Err(resource(ProtocolError::invalid_credential_request(
+                "the token response carried credential_identifiers: use credential_identifier",
+            )))
+        }
+        (CredentialSelector::Identifier(_), None) => {
+            Err(resource(ProtocolError::invalid_credential_request(
+                "credential_identifier cannot be used: the token response carried no credential identifiers",
+            )))
+        }
+        (CredentialSelector::Identifier(id), Some(details)) => details
+            .iter()
+            .find(|d| {
+                d.credential_identifiers
+                    .as_ref()
+                    .is_some_and(|ids| ids.contains(id))
+            })
+            .map(|d| d.credential_configuration_id.clone())
+            .ok_or_else(|| {
+                resource(ProtocolError::unknown_credential_identifier(
+                    "unknown credential_identifier",
+                ))
+            }),
+    }
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// RFC 8705 §3: a certificate-bound token needs the same client certificate (ISS-CLI-03).
+pub fn check_certificate_binding(
+    access: &AccessTokenRecord,
+    peer: Option<&crate::tls::PeerCertificates>,
+) -> Result<(), ApiError> {
+    let Some(bound) = &access.certificate_thumbprint else {
+        return Ok(());
+    };
+    let presented = peer
+        .filter(|p| p.is_verified())
+        .and_then(|p| p.thumbprint());
+    if presented.as_deref() == Some(bound.as_str()) {
+        Ok(())
+    } else {
+        Err(resource(ProtocolError::invalid_token(
+            "the access token is bound to a client certificate this request did not present",
+        )))
+    }
 }
 
 /// `Authorization: DPoP <token>` → the stored grant (ISS-CRED-02, ISS-DPOP-08 … -10).

@@ -5,9 +5,13 @@
 //! pure rules in `avow-core` → state in `avow-store` → credential built in
 //! `avow-formats` and signed through `avow-crypto`'s `Signer`.
 
+pub mod access_token;
 pub mod admin;
 pub mod app;
 pub mod authorization_grant;
+pub mod authorize;
+pub mod challenge;
+pub mod client_auth;
 pub mod config;
 pub mod credential;
 pub mod dpop;
@@ -16,8 +20,13 @@ pub mod keys;
 pub mod metadata;
 pub mod nonce;
 pub mod offer;
+pub mod par;
+pub mod redeem_authorization_code;
+pub mod redeem_pre_authorized_code;
+pub mod refresh_access_token;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod token;
 
 pub use config::IssuerConfig;

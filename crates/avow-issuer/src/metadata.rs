@@ -71,21 +71,45 @@ pub fn authorization_server_metadata(
     issuer_id: &str,
     endpoints: &Endpoints,
 ) -> AuthorizationServerMetadata {
+    use crate::client_auth as ca;
+    let mut grant_types = vec![
+        "authorization_code".to_owned(),
+        PRE_AUTHORIZED_CODE_GRANT.to_owned(),
+    ];
+    if config.authorization.refresh_tokens {
+        grant_types.push("refresh_token".into());
+    }
     AuthorizationServerMetadata {
         issuer: issuer_id.to_owned(),
         token_endpoint: endpoints.token.clone(),
-        authorization_endpoint: None,
-        pushed_authorization_request_endpoint: None,
-        require_pushed_authorization_requests: false,
-        response_types_supported: vec![],
-        grant_types_supported: vec![PRE_AUTHORIZED_CODE_GRANT.into()],
-        code_challenge_methods_supported: vec![],
-        token_endpoint_auth_methods_supported: vec![],
+        authorization_endpoint: Some(endpoints.authorization.clone()),
+        pushed_authorization_request_endpoint: Some(endpoints.par.clone()),
+        // APT §7.3, C-20: PAR is the only way in.
+        require_pushed_authorization_requests: true,
+        response_types_supported: vec!["code".into()],
+        grant_types_supported: grant_types,
+        code_challenge_methods_supported: vec![avow_core::pkce::S256.into()],
+        token_endpoint_auth_methods_supported: ca::token_endpoint_auth_methods_supported(config),
         dpop_signing_alg_values_supported: vec!["ES256".into()],
         pre_authorized_grant_anonymous_access_supported: config
             .policy
             .pre_authorized_grant_anonymous_access,
         jwks_uri: None,
+        challenge_endpoint: ca::challenge_endpoint(config, issuer_id),
+        client_attestation_signing_alg_values_supported:
+            ca::client_attestation_signing_alg_values_supported(config),
+        client_attestation_pop_signing_alg_values_supported:
+            ca::client_attestation_pop_signing_alg_values_supported(config),
+        authorization_response_iss_parameter_supported: true,
+        authorization_details_types_supported: vec![
+            avow_core::authorization::OPENID_CREDENTIAL.into(),
+        ],
+        tls_client_certificate_bound_access_tokens: ca::tls_client_certificate_bound_access_tokens(
+            config,
+        ),
+        mtls_endpoint_aliases: ca::mtls_endpoint_aliases(config),
+        token_endpoint_auth_signing_alg_values_supported:
+            ca::token_endpoint_auth_signing_alg_values_supported(config),
     }
 }
 

@@ -5,11 +5,11 @@ use crate::error::ApiError;
 use crate::state::{AppState, IssuerState};
 use avow_core::ProtocolError;
 use avow_core::offer::{
-    CredentialOffer, Grants, InputMode, OfferPayload, OfferScheme, PreAuthorizedCodeGrant,
-    TX_CODE_DESCRIPTION_MAX, TxCode,
+    AuthorizationCodeGrant, CredentialOffer, Grants, InputMode, OfferPayload, OfferScheme,
+    PreAuthorizedCodeGrant, TX_CODE_DESCRIPTION_MAX, TxCode,
 };
 use avow_crypto::hash::sha256_b64;
-use avow_store::NewOffer;
+use avow_store::{IssuerStateRecord, NewOffer};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -26,6 +26,22 @@ pub struct CreateOfferRequest {
     /// Require a transaction code; the issuer generates it and returns it once, for out-of-band delivery.
     #[serde(default)]
     pub tx_code: Option<TxCodeSpec>,
+    /// The grants the offer carries (default: the pre-authorized code only).
+    #[serde(default = "default_grants")]
+    pub grants: Vec<OfferGrant>,
+}
+
+/// A grant type an offer can carry (OID4VCI §4.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferGrant {
+    PreAuthorizedCode,
+    /// With an `issuer_state` that ties the authorization to this offer and holder (ISS-OFFER-03).
+    AuthorizationCode,
+}
+
+fn default_grants() -> Vec<OfferGrant> {
+    vec![OfferGrant::PreAuthorizedCode]
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -98,6 +114,16 @@ pub async fn create_offer(
             )));
         }
     }
+    let pre_authorized = request.grants.contains(&OfferGrant::PreAuthorizedCode);
+    let authorization_code = request.grants.contains(&OfferGrant::AuthorizationCode);
+    if !pre_authorized && !authorization_code {
+        return Err(admin_error("an offer needs at least one grant"));
+    }
+    if request.tx_code.is_some() && !pre_authorized {
+        return Err(admin_error(
+            "a transaction code only applies to the pre-authorized code grant",
+        ));
+    }
     if state.store.holder(&request.holder_id).await?.is_none() {
         return Err(admin_error("unknown holder"));
     }
@@ -136,12 +162,25 @@ pub async fn create_offer(
     let now = state.now();
     let offer_id = state.random.token(16);
     let code = state.random.token(32);
+    let issuer_state = authorization_code.then(|| state.random.token(32));
+    // Without a pre-authorized grant the row still needs a unique code hash:
+    // one no code can ever hash to.
+    let code_hash = if pre_authorized {
+        sha256_b64(code.as_bytes())
+    } else {
+        format!("unusable:{offer_id}")
+    };
     let offer = CredentialOffer {
         credential_issuer: state.issuer_id.clone(),
         credential_configuration_ids: request.credential_configuration_ids.clone(),
         grants: Grants {
-            authorization_code: None,
-            pre_authorized_code: Some(PreAuthorizedCodeGrant {
+            authorization_code: issuer_state
+                .clone()
+                .map(|issuer_state| AuthorizationCodeGrant {
+                    issuer_state: Some(issuer_state),
+                    authorization_server: None,
+                }),
+            pre_authorized_code: pre_authorized.then(|| PreAuthorizedCodeGrant {
                 pre_authorized_code: code.clone(),
                 tx_code,
                 authorization_server: None,
@@ -162,12 +201,24 @@ pub async fn create_offer(
                 .map_err(|_| ApiError::at_as(ProtocolError::server_error("offer encoding")))?,
             holder_id: request.holder_id.clone(),
             configuration_ids: request.credential_configuration_ids.clone(),
-            pre_authorized_code_hash: sha256_b64(code.as_bytes()),
+            pre_authorized_code_hash: code_hash,
             tx_code_hash: tx_code_value.as_deref().map(|t| sha256_b64(t.as_bytes())),
             created_at: now,
             expires_at,
         })
         .await?;
+    if let Some(issuer_state) = &issuer_state {
+        state
+            .store
+            .insert_issuer_state(&IssuerStateRecord {
+                issuer_state_hash: sha256_b64(issuer_state.as_bytes()),
+                offer_id: offer_id.clone(),
+                holder_id: request.holder_id.clone(),
+                configuration_ids: request.credential_configuration_ids.clone(),
+                expires_at,
+            })
+            .await?;
+    }
     let offer_uri = format!("{}/{offer_id}", state.endpoints.credential_offer);
     let by_value = OfferPayload::ByValue(Box::new(offer.clone()));
     let by_reference = OfferPayload::ByReference(offer_uri.clone());

@@ -34,6 +34,8 @@ pub async fn build_state(
         .map_err(|e| StartError::Io(format!("{}: {e}", config.storage.data_dir.display())))?;
     let store = Store::connect(&config.database_url()).await?;
     let keys = IssuerKeys::load(&config, clock.now())?;
+    let client_auth = crate::client_auth::ClientAuthTrust::load(&config, clock.now())
+        .map_err(|e| StartError::Io(e.to_string()))?;
     let mut candidate = [0u8; 32];
     random.fill(&mut candidate);
     let nonce_key = store.shared_secret("server-nonce-key", &candidate).await?;
@@ -53,6 +55,9 @@ pub async fn build_state(
     let jwt_vc_issuer_metadata = encode(serde_json::to_vec(
         &crate::metadata::jwt_vc_issuer_metadata(&issuer_id, &keys),
     ))?;
+    let holder_authenticator =
+        crate::authorize::StoreHolderAuthenticator::new(store.clone(), random.as_ref())
+            .map_err(|e| StartError::Io(e.to_string()))?;
     Ok(Arc::new(IssuerState {
         config,
         issuer_id,
@@ -63,7 +68,9 @@ pub async fn build_state(
         clock,
         random,
         algorithms: AlgorithmAllowList::es256(),
+        client_auth,
         admin_token,
+        holder_authenticator: Arc::new(holder_authenticator),
         credential_issuer_metadata,
         authorization_server_metadata,
         jwt_vc_issuer_metadata,
@@ -89,6 +96,8 @@ pub struct RunningIssuer {
     pub state: AppState,
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The mutual-TLS listener (`client_authentication.mtls`), when configured.
+    pub tls_addr: Option<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -106,6 +115,9 @@ impl RunningIssuer {
         let admin_addr = admin
             .local_addr()
             .map_err(|e| StartError::Io(e.to_string()))?;
+        let tls =
+            crate::tls::TlsListener::bind(&state).map_err(|e| StartError::Io(e.to_string()))?;
+        let tls_addr = tls.as_ref().map(crate::tls::TlsListener::local_addr);
         let (shutdown, watch) = tokio::sync::watch::channel(false);
         let stop = |mut w: tokio::sync::watch::Receiver<bool>| async move {
             let _ = w.wait_for(|s| *s).await;
@@ -131,6 +143,13 @@ impl RunningIssuer {
                 tracing::error!(error = %e, "admin listener failed");
             }
         }));
+        if let Some(listener) = tls {
+            tasks.push(tokio::spawn(crate::tls::serve(
+                state.clone(),
+                listener,
+                stop(watch.clone()),
+            )));
+        }
         let purge_state = state.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -150,6 +169,7 @@ impl RunningIssuer {
             state,
             public_addr,
             admin_addr,
+            tls_addr,
             shutdown,
             tasks,
         })

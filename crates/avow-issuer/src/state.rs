@@ -14,6 +14,8 @@ pub type AppState = Arc<IssuerState>;
 /// Published endpoint URLs, all derived from `server.public_url` (ISS-META-18).
 #[derive(Debug, Clone)]
 pub struct Endpoints {
+    pub authorization: String,
+    pub par: String,
     pub token: String,
     pub nonce: String,
     pub credential: String,
@@ -31,7 +33,11 @@ pub struct IssuerState {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub algorithms: AlgorithmAllowList,
+    /// Trust anchors and keys of client authentication (wallet providers, mTLS CAs, assertion keys).
+    pub client_auth: crate::client_auth::ClientAuthTrust,
     pub admin_token: String,
+    /// How holders sign in at the authorization endpoint (ISS-AUTHZ-04).
+    pub holder_authenticator: Arc<dyn crate::authorize::HolderAuthenticator>,
     pub credential_issuer_metadata: Bytes,
     pub authorization_server_metadata: Bytes,
     pub jwt_vc_issuer_metadata: Bytes,
@@ -46,6 +52,8 @@ impl IssuerState {
 impl Endpoints {
     pub fn new(issuer_id: &str) -> Self {
         Self {
+            authorization: format!("{issuer_id}/authorize"),
+            par: format!("{issuer_id}/par"),
             token: format!("{issuer_id}/token"),
             nonce: format!("{issuer_id}/nonce"),
             credential: format!("{issuer_id}/credential"),

@@ -6,7 +6,8 @@ use crate::store::{column, json_column, to_json_text};
 use crate::{Holder, Store, StoreError};
 
 impl Store {
-    /// Inserts the holder, or replaces the claims of an existing one.
+    /// Inserts the holder, or replaces the claims of an existing one (its
+    /// password, if any, is kept).
     pub async fn upsert_holder(&self, holder: &Holder) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO holders (id, claims) VALUES ($1, $2) \
@@ -30,6 +31,36 @@ impl Store {
             .as_ref()
             .map(holder_from_row)
             .transpose()
+    }
+
+    /// Sets the holder's password, a PHC string computed by the caller (e.g.
+    /// argon2id; ISS-AUTHZ-04). `false` if there is no such holder.
+    pub async fn set_holder_password(
+        &self,
+        holder_id: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE holders SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(holder_id)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::db("set holder password"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The holder's password PHC string: `None` if there is no such holder
+    /// or it has no password.
+    pub async fn holder_password(&self, holder_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM holders WHERE id = $1")
+            .bind(holder_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("read holder password"))?;
+        match row {
+            Some(row) => column(&row, "password_hash"),
+            None => Ok(None),
+        }
     }
 
     /// Every holder, ordered by id.

@@ -13,20 +13,30 @@
 //! - Single-use values are consumed atomically by one SQL statement guarded
 //!   by a state check or a unique constraint, so the rule holds across
 //!   instances (ISS-SEC-02, ISS-TPA-09, ISS-NONCE-03, ISS-DPOP-04).
-//! - Secrets (pre-authorized codes, tx_codes, access tokens) are stored only
-//!   as hashes computed by the caller: this crate never sees raw secrets.
+//! - Secrets (pre-authorized codes, tx_codes, access tokens, request_uris,
+//!   authorization codes, refresh tokens, login sessions, CSRF tokens,
+//!   passwords) are stored only as hashes computed by the caller: this crate
+//!   never sees raw secrets.
 //! - Time is passed in by the caller as Unix seconds, so tests are
 //!   deterministic.
 
+mod auth_sessions;
+mod codes;
 mod error;
 mod holders;
 mod issuances;
 mod offers;
+mod par;
 mod records;
+mod refresh_tokens;
 mod single_use;
 mod store;
 mod tokens;
 
 pub use error::StoreError;
-pub use records::{AccessTokenRecord, Holder, IssuanceRecord, NewOffer, PreAuthorizedGrant};
+pub use records::{
+    AccessTokenRecord, AuthSessionRecord, AuthorizationCodeRecord, CodeRedemption, Holder,
+    IssuanceRecord, IssuerStateRecord, NewOffer, ParConsumption, ParRecord, PreAuthorizedGrant,
+    RefreshRotation, RefreshTokenRecord,
+};
 pub use store::{Backend, Store};

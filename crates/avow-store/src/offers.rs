@@ -7,7 +7,7 @@
 use sqlx::any::AnyRow;
 
 use crate::store::{column, json_column, to_json_text, u32_column};
-use crate::{NewOffer, PreAuthorizedGrant, Store, StoreError};
+use crate::{IssuerStateRecord, NewOffer, PreAuthorizedGrant, Store, StoreError};
 
 impl Store {
     /// Stores a new offer in state `offered`. A duplicate offer id or code
@@ -133,4 +133,58 @@ fn grant_from_row(row: &AnyRow) -> Result<PreAuthorizedGrant, StoreError> {
         wrong_tx_code_attempts: u32_column(row, "wrong_tx_code_attempts")?,
         expires_at: column(row, "expires_at")?,
     })
+}
+
+impl Store {
+    /// Records the `issuer_state` of an authorization-code offer (ISS-OFFER-03).
+    pub async fn insert_issuer_state(&self, record: &IssuerStateRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO issuer_states (issuer_state_hash, offer_id, holder_id, configuration_ids, used, expires_at) \
+             VALUES ($1, $2, $3, $4, 0, $5)",
+        )
+        .bind(&record.issuer_state_hash)
+        .bind(&record.offer_id)
+        .bind(&record.holder_id)
+        .bind(to_json_text(&record.configuration_ids)?)
+        .bind(record.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("insert issuer state"))?;
+        Ok(())
+    }
+
+    /// Atomically consumes an unused, unexpired `issuer_state` (ISS-PAR-09);
+    /// its offer is then no longer readable by reference (ISS-OFFER-07).
+    pub async fn consume_issuer_state(
+        &self,
+        issuer_state_hash: &str,
+        now: i64,
+    ) -> Result<Option<IssuerStateRecord>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE issuer_states SET used = 1 \
+             WHERE issuer_state_hash = $1 AND used = 0 AND expires_at > $2 \
+             RETURNING issuer_state_hash, offer_id, holder_id, configuration_ids, expires_at",
+        )
+        .bind(issuer_state_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("consume issuer state"))?;
+        let Some(row) = row else { return Ok(None) };
+        let record = IssuerStateRecord {
+            issuer_state_hash: column(&row, "issuer_state_hash")?,
+            offer_id: column(&row, "offer_id")?,
+            holder_id: column(&row, "holder_id")?,
+            configuration_ids: json_column(&row, "configuration_ids")?,
+            expires_at: column(&row, "expires_at")?,
+        };
+        sqlx::query(
+            "UPDATE offers SET state = 'redeemed' WHERE offer_id = $1 AND state = 'offered'",
+        )
+        .bind(&record.offer_id)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("close offer"))?;
+        Ok(Some(record))
+    }
 }

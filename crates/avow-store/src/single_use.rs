@@ -30,20 +30,48 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Deletes consumed values, offers (in any state) and access tokens whose
-    /// `expires_at` is before `now` (strictly: a record is kept through its
-    /// last second). Issuance records are kept (ISS-SEC-07: lifecycle).
-    /// Returns the number of rows removed.
+    /// Deletes consumed values, offers (in any state), access tokens (revoked
+    /// or not), pushed authorization requests (used or not), authorization
+    /// codes (redeemed or not), holder login sessions (consumed or not) and
+    /// refresh tokens (in any state) whose `expires_at` is before `now`
+    /// (strictly: a record is kept through its last second); then the marks
+    /// of revoked grants that no longer have any code or token. Issuance
+    /// records are kept (ISS-SEC-07: lifecycle). Returns the number of rows
+    /// removed.
+    ///
+    /// A redeemed code or a rotated refresh token is recognised as replayed
+    /// only until it is purged; afterwards it is merely unknown (and still
+    /// refused).
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        const PURGES: [(&str, &str); 3] = [
+        const PURGES: [(&str, &str); 8] = [
             (
                 "DELETE FROM consumed_values WHERE expires_at < $1",
                 "purge consumed values",
             ),
             ("DELETE FROM offers WHERE expires_at < $1", "purge offers"),
             (
+                "DELETE FROM issuer_states WHERE expires_at < $1",
+                "purge issuer states",
+            ),
+            (
                 "DELETE FROM access_tokens WHERE expires_at < $1",
                 "purge access tokens",
+            ),
+            (
+                "DELETE FROM par_requests WHERE expires_at < $1",
+                "purge PAR requests",
+            ),
+            (
+                "DELETE FROM authorization_codes WHERE expires_at < $1",
+                "purge authorization codes",
+            ),
+            (
+                "DELETE FROM auth_sessions WHERE expires_at < $1",
+                "purge auth sessions",
+            ),
+            (
+                "DELETE FROM refresh_tokens WHERE expires_at < $1",
+                "purge refresh tokens",
             ),
         ];
         let mut removed = 0;
@@ -55,6 +83,21 @@ impl Store {
                 .map_err(StoreError::db(operation))?
                 .rows_affected();
         }
+        // A revoked grant with no code or token left can produce no new
+        // token: its mark is no longer needed.
+        removed += sqlx::query(
+            "DELETE FROM revoked_grants WHERE \
+             NOT EXISTS (SELECT 1 FROM authorization_codes \
+             WHERE authorization_codes.grant_id = revoked_grants.grant_id) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens \
+             WHERE refresh_tokens.grant_id = revoked_grants.grant_id) \
+             AND NOT EXISTS (SELECT 1 FROM access_tokens \
+             WHERE access_tokens.grant_id = revoked_grants.grant_id)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("purge revoked grants"))?
+        .rows_affected();
         Ok(removed)
     }
 }

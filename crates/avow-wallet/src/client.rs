@@ -16,6 +16,7 @@ pub struct HttpClient {
     http: reqwest::Client,
     allow_http_loopback: bool,
     dpop_nonces: Mutex<HashMap<String, String>>,
+    attestation_challenges: Mutex<HashMap<String, String>>,
 }
 
 /// A response read to the end.
@@ -85,6 +86,7 @@ impl HttpClient {
             http,
             allow_http_loopback,
             dpop_nonces: Mutex::new(HashMap::new()),
+            attestation_challenges: Mutex::new(HashMap::new()),
         })
     }
 
@@ -127,6 +129,16 @@ impl HttpClient {
                 nonces.insert(origin, nonce.to_owned());
             }
         }
+        // ABCA §6.2: the latest challenge the server handed out, for the next PoP.
+        if let Some(challenge) = headers
+            .get("oauth-client-attestation-challenge")
+            .and_then(|v| v.to_str().ok())
+        {
+            let origin = response.url().origin().ascii_serialization();
+            if let Ok(mut challenges) = self.attestation_challenges.lock() {
+                challenges.insert(origin, challenge.to_owned());
+            }
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -143,6 +155,19 @@ impl HttpClient {
             headers,
             body,
         })
+    }
+
+    /// The latest attestation challenge this server handed out, if any (WAL-ATT-03).
+    pub fn attestation_challenge(&self, url: &str) -> Option<String> {
+        let origin = reqwest::Url::parse(url)
+            .ok()?
+            .origin()
+            .ascii_serialization();
+        self.attestation_challenges
+            .lock()
+            .ok()?
+            .get(&origin)
+            .cloned()
     }
 
     /// The latest DPoP nonce this server handed out, if any.

@@ -1,19 +1,23 @@
 //! The issuance flows (OID4VCI §3.5, §6 – §8): an [`IssuanceSession`] talks to
 //! one issuer with one DPoP key; [`Wallet::receive`] runs a whole offer.
 
+use crate::attestation::ClientAttestation;
+use crate::authorize::{Pkce, UserAgent, authorization_url, parse_callback};
 use crate::client::{Fetched, HttpClient};
 use crate::error::WalletError;
 use crate::issuer::{IssuerInfo, discover};
 use crate::offer::resolve_offer;
-use crate::store::{CredentialStore, StoredCredential};
+use crate::store::{CredentialStore, StoredCredential, StoredGrant};
 use crate::validate::{ValidationContext, validate_sd_jwt_vc};
-use avow_core::credential::CredentialResponse;
+use avow_core::authorization::AuthorizationDetail;
+use avow_core::credential::{CredentialResponse, CredentialSelector};
 use avow_core::metadata::FORMAT_DC_SD_JWT;
 use avow_core::nonce::NonceResponse;
 use avow_core::offer::{CredentialOffer, PRE_AUTHORIZED_CODE_GRANT};
 use avow_core::proof::PROOF_TYP;
 use avow_core::token::TokenResponse;
 use avow_core::{Clock, SystemClock};
+use avow_crypto::EcPublicJwk;
 use avow_crypto::dpop::{NewDpopProof, create_proof};
 use avow_crypto::jws::sign_compact;
 use avow_crypto::x509::TrustAnchors;
@@ -28,6 +32,8 @@ pub struct IssuanceSession<'a> {
     dpop_key: SoftwareSigner,
     access_token: Option<String>,
     clock: &'a dyn Clock,
+    /// Wallet attestation presented at PAR and token (WAL-ATT-02); `None` = anonymous.
+    attestation: Option<ClientAttestation>,
 }
 
 impl<'a> IssuanceSession<'a> {
@@ -42,7 +48,68 @@ impl<'a> IssuanceSession<'a> {
             dpop_key: SoftwareSigner::generate()?,
             access_token: None,
             clock,
+            attestation: None,
         })
+    }
+
+    /// Authenticates PAR and token requests with this wallet attestation.
+    pub fn with_attestation(mut self, attestation: ClientAttestation) -> Self {
+        self.attestation = Some(attestation);
+        self
+    }
+
+    /// Continues with an existing DPoP key (refresh needs the bound key, WAL-TOK-04).
+    pub fn with_dpop_key(mut self, key: SoftwareSigner) -> Self {
+        self.dpop_key = key;
+        self
+    }
+
+    pub fn dpop_key(&self) -> &SoftwareSigner {
+        &self.dpop_key
+    }
+
+    pub fn attestation(&self) -> Option<&ClientAttestation> {
+        self.attestation.as_ref()
+    }
+
+    /// The client_id this session authenticates as, if attested.
+    pub fn client_id(&self) -> Option<&str> {
+        self.attestation.as_ref().map(|a| a.client_id.as_str())
+    }
+
+    /// The attestation headers for a request to the authorization server:
+    /// a fresh PoP with the latest challenge (ABCA §5.1, §6; WAL-ATT-02, -03).
+    async fn attestation_headers(
+        &self,
+        url: &str,
+    ) -> Result<Vec<(&'static str, String)>, WalletError> {
+        let Some(attestation) = &self.attestation else {
+            return Ok(Vec::new());
+        };
+        let challenge = match &self.info.authorization_server.challenge_endpoint {
+            Some(endpoint) => {
+                let fetched = self.client.send(self.client.post(endpoint)?).await?;
+                if fetched.status != 200 {
+                    return Err(fetched.error());
+                }
+                let body: serde_json::Value = fetched.json()?;
+                body.get("attestation_challenge")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+            }
+            None => self.client.attestation_challenge(url),
+        };
+        let pop = attestation
+            .pop(
+                &self.info.authorization_server.issuer,
+                challenge.as_deref(),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(vec![
+            ("OAuth-Client-Attestation", attestation.wia.clone()),
+            ("OAuth-Client-Attestation-PoP", pop),
+        ])
     }
 
     /// Sends a request with a DPoP proof; on `use_dpop_nonce` retries once
@@ -52,6 +119,20 @@ impl<'a> IssuanceSession<'a> {
         method: &str,
         url: &str,
         access_token: Option<&str>,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<Fetched, WalletError> {
+        self.send_as_client(method, url, access_token, false, build)
+            .await
+    }
+
+    /// As [`Self::send_with_dpop`], optionally with client authentication;
+    /// retries once on `use_dpop_nonce` or `use_attestation_challenge`.
+    async fn send_as_client(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        authenticate: bool,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<Fetched, WalletError> {
         let mut retried = false;
@@ -73,9 +154,17 @@ impl<'a> IssuanceSession<'a> {
             if let Some(token) = access_token {
                 request = request.header(reqwest::header::AUTHORIZATION, format!("DPoP {token}"));
             }
+            if authenticate {
+                for (name, value) in self.attestation_headers(url).await? {
+                    request = request.header(name, value);
+                }
+            }
             let fetched = self.client.send(request).await?;
             let wants_nonce = (fetched.status == 400 || fetched.status == 401)
-                && fetched.error().protocol_error() == Some("use_dpop_nonce");
+                && matches!(
+                    fetched.error().protocol_error(),
+                    Some("use_dpop_nonce" | "use_attestation_challenge")
+                );
             if wants_nonce && !retried {
                 retried = true;
                 continue;
@@ -97,9 +186,19 @@ impl<'a> IssuanceSession<'a> {
         if let Some(tx) = tx_code {
             form.push(("tx_code", tx));
         }
+        let client_id = self.client_id().map(str::to_owned);
+        if let Some(id) = client_id.as_deref() {
+            form.push(("client_id", id));
+        }
+        self.token_request(&form).await
+    }
+
+    /// Sends a token request with DPoP and, when attested, client authentication (WAL-AUTH-08, WAL-TOK-01).
+    async fn token_request(&mut self, form: &[(&str, &str)]) -> Result<TokenResponse, WalletError> {
         let url = self.info.authorization_server.token_endpoint.clone();
+        let authenticate = self.attestation.is_some();
         let fetched = self
-            .send_with_dpop("POST", &url, None, |r| r.form(&form))
+            .send_as_client("POST", &url, None, authenticate, |r| r.form(form))
             .await?;
         if fetched.status != 200 {
             return Err(fetched.error());
@@ -112,6 +211,88 @@ impl<'a> IssuanceSession<'a> {
         }
         self.access_token = Some(token.access_token.clone());
         Ok(token)
+    }
+
+    /// Pushes the authorization request (RFC 9126; WAL-AUTH-01, -05) and returns the `request_uri`.
+    pub async fn push_authorization_request(
+        &self,
+        request: &AuthorizationRequest<'_>,
+    ) -> Result<String, WalletError> {
+        let client_id = self.client_id().ok_or_else(|| {
+            WalletError::UnexpectedResponse(
+                "the authorization code flow needs a wallet attestation".into(),
+            )
+        })?;
+        let endpoint = self
+            .info
+            .authorization_server
+            .pushed_authorization_request_endpoint
+            .clone()
+            .ok_or_else(|| {
+                WalletError::Metadata("the authorization server has no PAR endpoint".into())
+            })?;
+        let mut form: Vec<(&str, String)> = vec![
+            ("response_type", "code".into()),
+            ("client_id", client_id.to_owned()),
+            ("redirect_uri", request.redirect_uri.to_owned()),
+            ("state", request.state.to_owned()),
+            ("code_challenge", request.pkce.challenge.clone()),
+            ("code_challenge_method", "S256".into()),
+        ];
+        if !request.scopes.is_empty() {
+            form.push(("scope", request.scopes.join(" ")));
+        }
+        if !request.authorization_details.is_empty() {
+            let json = serde_json::to_string(request.authorization_details)
+                .map_err(|e| WalletError::UnexpectedResponse(e.to_string()))?;
+            form.push(("authorization_details", json));
+        }
+        if let Some(issuer_state) = request.issuer_state {
+            form.push(("issuer_state", issuer_state.to_owned()));
+        }
+        // The DPoP header at PAR binds the code to this session's key (RFC 9449 §10).
+        let fetched = self
+            .send_as_client("POST", &endpoint, None, true, |r| r.form(&form))
+            .await?;
+        if fetched.status != 201 {
+            return Err(fetched.error());
+        }
+        let body: serde_json::Value = fetched.json()?;
+        body.get("request_uri")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                WalletError::UnexpectedResponse("the PAR response has no request_uri".into())
+            })
+    }
+
+    /// Token Request for the `authorization_code` grant (RFC 6749 §4.1.3; WAL-AUTH-08).
+    pub async fn redeem_authorization_code(
+        &mut self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> Result<TokenResponse, WalletError> {
+        let client_id = self.client_id().unwrap_or_default().to_owned();
+        self.token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+            ("client_id", &client_id),
+        ])
+        .await
+    }
+
+    /// Token Request for the `refresh_token` grant with the bound DPoP key (WAL-TOK-04).
+    pub async fn refresh(&mut self, refresh_token: &str) -> Result<TokenResponse, WalletError> {
+        let client_id = self.client_id().unwrap_or_default().to_owned();
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &client_id),
+        ])
+        .await
     }
 
     /// A fresh `c_nonce` from the Nonce Endpoint (OID4VCI §7; WAL-CRED-01).
@@ -154,11 +335,32 @@ impl<'a> IssuanceSession<'a> {
         configuration_id: &str,
         proof: &str,
     ) -> Result<CredentialResponse, WalletError> {
+        self.request_credential_by(
+            &CredentialSelector::ConfigurationId(configuration_id.to_owned()),
+            proof,
+        )
+        .await
+    }
+
+    /// Credential Request naming the credential by configuration or by
+    /// identifier from the token response (WAL-CRED-02, WAL-TOK-02).
+    pub async fn request_credential_by(
+        &self,
+        selector: &CredentialSelector,
+        proof: &str,
+    ) -> Result<CredentialResponse, WalletError> {
         let token = self
             .access_token
             .as_deref()
             .ok_or_else(|| WalletError::UnexpectedResponse("no access token yet".into()))?;
-        let body = serde_json::json!({ "credential_configuration_id": configuration_id, "proofs": { "jwt": [proof] } });
+        let body = match selector {
+            CredentialSelector::ConfigurationId(id) => {
+                serde_json::json!({ "credential_configuration_id": id, "proofs": { "jwt": [proof] } })
+            }
+            CredentialSelector::Identifier(id) => {
+                serde_json::json!({ "credential_identifier": id, "proofs": { "jwt": [proof] } })
+            }
+        };
         let url = self.info.metadata.credential_endpoint.clone();
         let fetched = self
             .send_with_dpop("POST", &url, Some(token), |r| r.json(&body))
@@ -170,13 +372,43 @@ impl<'a> IssuanceSession<'a> {
     }
 }
 
-#[derive(Debug, Clone)]
+/// What the wallet pushes at PAR.
+pub struct AuthorizationRequest<'a> {
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+    pub pkce: &'a Pkce,
+    pub scopes: &'a [String],
+    pub authorization_details: &'a [AuthorizationDetail],
+    pub issuer_state: Option<&'a str>,
+}
+
+/// Where the wallet gets Wallet Instance Attestations (WAL-ATT-01): the
+/// wallet provider. The development provider implements it.
+pub trait WiaSource: Send + Sync {
+    fn issue_wia<'a>(
+        &'a self,
+        client_id: &'a str,
+        instance_key: &'a EcPublicJwk,
+        now: i64,
+    ) -> WiaFuture<'a>;
+}
+
+pub type WiaFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, WalletError>> + Send + 'a>>;
+
+#[derive(Clone)]
 pub struct WalletOptions {
     /// Development only: accept `http://` issuers on loopback addresses.
     pub allow_http_loopback: bool,
     /// Anchors for issuer certificates (`x5c`).
     pub trust_anchors: TrustAnchors,
     pub clock_skew: i64,
+    /// The wallet's OAuth client_id (the WIA `sub`).
+    pub client_id: String,
+    /// The wallet provider; without it the wallet can only use anonymous pre-authorized access.
+    pub wia_source: Option<Arc<dyn WiaSource>>,
+    /// Use anonymous pre-authorized access when the issuer allows it (VCI §12.3).
+    pub prefer_anonymous: bool,
 }
 
 /// A credential that passed validation and was stored.
@@ -250,15 +482,20 @@ impl Wallet {
         self.accept(&offer, Arc::new(info), tx_code).await
     }
 
+    /// Accepts an offer: the pre-authorized grant when present (WAL-OFFER-06:
+    /// pre-authorized first), otherwise the authorization-code grant through `agent`.
     pub async fn accept(
         &self,
         offer: &CredentialOffer,
         info: Arc<IssuerInfo>,
         tx_code: Option<&str>,
     ) -> Result<Vec<ReceivedCredential>, WalletError> {
-        let grant = offer.grants.pre_authorized_code.as_ref().ok_or_else(|| {
-            WalletError::Metadata("the offer has no pre-authorized code grant (the authorization code flow is not available yet)".into())
-        })?;
+        let Some(grant) = offer.grants.pre_authorized_code.as_ref() else {
+            return Err(WalletError::Metadata(
+                "the offer has no pre-authorized code grant; use the authorization code flow"
+                    .into(),
+            ));
+        };
         if grant.tx_code.is_some() && tx_code.is_none() {
             return Err(WalletError::TxCodeRequired);
         }
@@ -267,21 +504,211 @@ impl Wallet {
         } else {
             None
         };
-        let mut session = IssuanceSession::new(&self.client, info.clone(), self.clock.as_ref())?;
+        let mut session = self.session(info.clone(), true).await?;
         session
             .redeem_pre_authorized_code(&grant.pre_authorized_code, tx_code)
             .await?;
         let mut received = Vec::new();
         for configuration_id in &offer.credential_configuration_ids {
-            received.push(self.obtain(&session, configuration_id).await?);
+            let selector = CredentialSelector::ConfigurationId(configuration_id.clone());
+            received.push(
+                self.obtain(&session, configuration_id, &selector, None)
+                    .await?,
+            );
         }
         Ok(received)
+    }
+
+    /// A session with a fresh DPoP key and a fresh wallet attestation for
+    /// this authorization server (WAL-ATT-01). Pre-authorized access goes
+    /// anonymous only when the issuer allows it and the wallet prefers it, or
+    /// has no wallet provider (WAL-PRE-02).
+    async fn session(
+        &self,
+        info: Arc<IssuerInfo>,
+        pre_authorized: bool,
+    ) -> Result<IssuanceSession<'_>, WalletError> {
+        let anonymous_allowed = pre_authorized
+            && info
+                .authorization_server
+                .pre_authorized_grant_anonymous_access_supported;
+        let session = IssuanceSession::new(&self.client, info, self.clock.as_ref())?;
+        match &self.options.wia_source {
+            Some(_) if anonymous_allowed && self.options.prefer_anonymous => Ok(session),
+            Some(source) => {
+                let instance_key = SoftwareSigner::generate()?;
+                let wia = source.issue_wia(&self.options.client_id, instance_key.public_jwk(), self.clock.now()).await?;
+                Ok(session.with_attestation(ClientAttestation::new(self.options.client_id.clone(), wia, instance_key)))
+            }
+            None if anonymous_allowed => Ok(session),
+            None => Err(WalletError::Metadata(
+                "this issuer requires client authentication and the wallet has no wallet provider configured".into(),
+            )),
+        }
+    }
+
+    /// The authorization-code flow (VCI §3.4, APT §6.1): PAR with PKCE, DPoP
+    /// and the wallet attestation, the holder's login and consent through
+    /// `agent`, the code exchange, then one credential per configuration.
+    /// With an offer, its `issuer_state` correlates the session (WAL-AUTH-01).
+    pub async fn authorize_and_receive(
+        &self,
+        info: Arc<IssuerInfo>,
+        configuration_ids: &[String],
+        issuer_state: Option<&str>,
+        agent: &dyn UserAgent,
+    ) -> Result<Vec<ReceivedCredential>, WalletError> {
+        let mut session = self.session(info.clone(), false).await?;
+        let mut scopes = Vec::new();
+        let mut details = Vec::new();
+        for id in configuration_ids {
+            let configuration = info
+                .metadata
+                .credential_configurations_supported
+                .get(id)
+                .ok_or_else(|| {
+                    WalletError::Metadata(format!(
+                        "configuration {id} is not in the issuer metadata"
+                    ))
+                })?;
+            // WAL-AUTH-03: the scope when there is one, authorization_details otherwise.
+            match &configuration.scope {
+                Some(scope) => scopes.push(scope.clone()),
+                None => details.push(AuthorizationDetail {
+                    kind: avow_core::authorization::OPENID_CREDENTIAL.into(),
+                    credential_configuration_id: id.clone(),
+                    locations: None,
+                    claims: None,
+                    credential_identifiers: None,
+                }),
+            }
+        }
+        let pkce = Pkce::generate(&SystemRandom);
+        let state = SystemRandom.token(16);
+        let redirect_uri = agent.redirect_uri();
+        let request = AuthorizationRequest {
+            redirect_uri: &redirect_uri,
+            state: &state,
+            pkce: &pkce,
+            scopes: &scopes,
+            authorization_details: &details,
+            issuer_state,
+        };
+        let request_uri = session.push_authorization_request(&request).await?;
+        let endpoint = info
+            .authorization_server
+            .authorization_endpoint
+            .clone()
+            .ok_or_else(|| {
+                WalletError::Metadata(
+                    "the authorization server has no authorization endpoint".into(),
+                )
+            })?;
+        let client_id = session.client_id().unwrap_or_default().to_owned();
+        let callback = agent
+            .authorize(&authorization_url(&endpoint, &client_id, &request_uri))
+            .await?;
+        let code = parse_callback(&callback, &state, &info.authorization_server.issuer)?;
+        let token = session
+            .redeem_authorization_code(&code, &redirect_uri, &pkce.verifier)
+            .await?;
+        let refresh = match (&token.refresh_token, session.attestation()) {
+            (Some(refresh_token), Some(attestation)) => Some(StoredGrant {
+                refresh_token: refresh_token.clone(),
+                dpop_key_pkcs8: avow_crypto::b64::encode(session.dpop_key().to_pkcs8()?),
+                instance_key_pkcs8: avow_crypto::b64::encode(attestation.instance_key_pkcs8()?),
+                client_id: attestation.client_id.clone(),
+            }),
+            _ => None,
+        };
+        let identifiers = identifiers_by_configuration(&token);
+        let mut received = Vec::new();
+        for id in configuration_ids {
+            let selector = match identifiers.iter().find(|(c, _)| c == id) {
+                Some((_, identifier)) => CredentialSelector::Identifier(identifier.clone()),
+                None => CredentialSelector::ConfigurationId(id.clone()),
+            };
+            received.push(
+                self.obtain(&session, id, &selector, refresh.clone())
+                    .await?,
+            );
+        }
+        Ok(received)
+    }
+
+    /// Refreshes a stored credential: a new access token from the stored
+    /// refresh token (same DPoP and instance keys, WAL-TOK-04), then a fresh
+    /// credential that replaces the old one (WAL-STORE-03).
+    pub async fn refresh(&self, credential_id: &str) -> Result<ReceivedCredential, WalletError> {
+        let old = self
+            .store
+            .get(credential_id)?
+            .ok_or_else(|| WalletError::Storage(format!("no credential {credential_id}")))?;
+        let grant = old
+            .grant
+            .clone()
+            .ok_or_else(|| WalletError::Metadata("this credential has no refresh token".into()))?;
+        let info = Arc::new(discover(&self.client, &old.credential_issuer).await?);
+        let source = self
+            .options
+            .wia_source
+            .as_ref()
+            .ok_or_else(|| WalletError::Metadata("no wallet provider configured".into()))?;
+        let instance_key =
+            SoftwareSigner::from_pkcs8(&avow_crypto::b64::decode(&grant.instance_key_pkcs8)?)?;
+        let wia = source
+            .issue_wia(
+                &grant.client_id,
+                instance_key.public_jwk(),
+                self.clock.now(),
+            )
+            .await?;
+        let dpop_key =
+            SoftwareSigner::from_pkcs8(&avow_crypto::b64::decode(&grant.dpop_key_pkcs8)?)?;
+        let mut session = IssuanceSession::new(&self.client, info, self.clock.as_ref())?
+            .with_dpop_key(dpop_key)
+            .with_attestation(ClientAttestation::new(
+                grant.client_id.clone(),
+                wia,
+                instance_key,
+            ));
+        let token = session.refresh(&grant.refresh_token).await?;
+        let rotated = StoredGrant {
+            refresh_token: token
+                .refresh_token
+                .clone()
+                .unwrap_or(grant.refresh_token.clone()),
+            ..grant
+        };
+        let identifiers = identifiers_by_configuration(&token);
+        let selector = match identifiers
+            .iter()
+            .find(|(c, _)| *c == old.credential_configuration_id)
+        {
+            Some((_, identifier)) => CredentialSelector::Identifier(identifier.clone()),
+            None => CredentialSelector::ConfigurationId(old.credential_configuration_id.clone()),
+        };
+        let mut fresh = self
+            .obtain(
+                &session,
+                &old.credential_configuration_id,
+                &selector,
+                Some(rotated),
+            )
+            .await?;
+        // The refreshed credential takes the old one's place.
+        self.store.remove(&fresh.stored.id)?;
+        fresh.stored.id = old.id.clone();
+        self.store.put(&fresh.stored)?;
+        Ok(fresh)
     }
 
     async fn obtain(
         &self,
         session: &IssuanceSession<'_>,
         configuration_id: &str,
+        selector: &CredentialSelector,
+        grant: Option<StoredGrant>,
     ) -> Result<ReceivedCredential, WalletError> {
         let metadata = &session.info.metadata;
         let configuration = metadata
@@ -308,7 +735,7 @@ impl Wallet {
         let response = loop {
             let c_nonce = session.fetch_c_nonce().await?;
             let proof = session.key_proof(&holder_key, &c_nonce).await?;
-            match session.request_credential(configuration_id, &proof).await {
+            match session.request_credential_by(selector, &proof).await {
                 // WAL-CRED-11: a stale nonce is retried once with a fresh one.
                 Err(e) if e.protocol_error() == Some("invalid_nonce") && !nonce_retry => {
                     nonce_retry = true
@@ -361,9 +788,47 @@ impl Wallet {
                 .get("exp")
                 .and_then(serde_json::Value::as_i64),
             notification_id: response.notification_id,
+            grant,
         };
         // WAL-VAL-08: stored only after validation passed.
         self.store.put(&stored)?;
         Ok(ReceivedCredential { stored, verified })
+    }
+}
+
+/// `(configuration id, credential identifier)` pairs of a token response (WAL-TOK-02).
+fn identifiers_by_configuration(token: &TokenResponse) -> Vec<(String, String)> {
+    token
+        .authorization_details
+        .iter()
+        .flatten()
+        .filter_map(|d| serde_json::from_value::<AuthorizationDetail>(d.clone()).ok())
+        .filter_map(|d| {
+            Some((
+                d.credential_configuration_id,
+                d.credential_identifiers?.into_iter().next()?,
+            ))
+        })
+        .collect()
+}
+
+impl WiaSource for crate::attestation::DevWalletProvider {
+    fn issue_wia<'a>(
+        &'a self,
+        client_id: &'a str,
+        instance_key: &'a EcPublicJwk,
+        now: i64,
+    ) -> WiaFuture<'a> {
+        // One hour: long enough for a flow, short enough to stay fresh (ABCA §10).
+        Box::pin(async move {
+            crate::attestation::DevWalletProvider::issue_wia(
+                self,
+                client_id,
+                instance_key,
+                now,
+                3600,
+            )
+            .await
+        })
     }
 }

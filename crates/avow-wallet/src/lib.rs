@@ -2,6 +2,8 @@
 //! metadata-driven OpenID4VCI flows, validates what it receives and keeps it
 //! in an encrypted credential store.
 
+pub mod attestation;
+pub mod authorize;
 pub mod client;
 pub mod error;
 pub mod flow;

@@ -31,6 +31,21 @@ pub struct StoredCredential {
     pub expires_at: Option<i64>,
     #[serde(default)]
     pub notification_id: Option<String>,
+    /// What refreshing this credential needs (authorization-code flow only).
+    #[serde(default)]
+    pub grant: Option<StoredGrant>,
+}
+
+/// A refresh token with the keys it is bound to (WAL-TOK-04, -05): stored
+/// inside the encrypted record, never in the clear.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredGrant {
+    pub refresh_token: String,
+    /// The DPoP key the refresh token is bound to, PKCS#8 base64url.
+    pub dpop_key_pkcs8: String,
+    /// The wallet instance key of the attestation, PKCS#8 base64url.
+    pub instance_key_pkcs8: String,
+    pub client_id: String,
 }
 
 pub struct CredentialStore {
@@ -101,6 +116,15 @@ impl CredentialStore {
         serde_json::from_slice(&plain).map(Some).map_err(storage)
     }
 
+    /// Deletes a credential; absent is not an error.
+    pub fn remove(&self, id: &str) -> Result<(), WalletError> {
+        match std::fs::remove_file(self.path(id)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
     /// Every credential, oldest first.
     pub fn list(&self) -> Result<Vec<StoredCredential>, WalletError> {
         let mut out = Vec::new();
@@ -151,6 +175,7 @@ mod tests {
             received_at: 1,
             expires_at: None,
             notification_id: None,
+            grant: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `avow`: one binary for every role.
 
 mod admin_client;
+mod browser;
 mod cmd;
 mod qr;
 

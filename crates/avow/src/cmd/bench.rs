@@ -6,7 +6,7 @@ use crate::admin_client::AdminClient;
 use anyhow::{Context, bail};
 use avow_core::SystemClock;
 use avow_crypto::SystemRandom;
-use avow_issuer::offer::{CreateOfferRequest, CreatedOffer};
+use avow_issuer::offer::{CreateOfferRequest, CreatedOffer, OfferGrant};
 use avow_issuer::{IssuerConfig, RunningIssuer, build_state};
 use avow_wallet::HttpClient;
 use avow_wallet::flow::IssuanceSession;
@@ -108,6 +108,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                     holder_id: args.holder.clone(),
                     credential_configuration_ids: vec![args.config_id.clone()],
                     tx_code: None,
+                    grants: vec![OfferGrant::PreAuthorizedCode],
                 })
                 .await?,
         );

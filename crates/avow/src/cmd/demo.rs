@@ -5,9 +5,12 @@ use crate::admin_client::AdminClient;
 use anyhow::Context;
 use avow_core::SystemClock;
 use avow_crypto::SystemRandom;
-use avow_issuer::offer::{CreateOfferRequest, TxCodeSpec};
+use avow_issuer::offer::CreatedOffer;
+use avow_issuer::offer::{CreateOfferRequest, OfferGrant, TxCodeSpec};
 use avow_issuer::{IssuerConfig, RunningIssuer, build_state};
-use avow_wallet::{CredentialStore, Wallet, WalletOptions};
+use avow_wallet::attestation::DevWalletProvider;
+use avow_wallet::authorize::ScriptedLogin;
+use avow_wallet::{CredentialStore, ReceivedCredential, Wallet, WalletOptions};
 use clap::Args;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -56,6 +59,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 description: Some("Demo: the code is printed below".into()),
                 ..TxCodeSpec::default()
             }),
+            grants: vec![OfferGrant::PreAuthorizedCode],
         })
         .await?;
     println!(
@@ -68,20 +72,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .dev_anchor
         .clone()
         .context("the demo needs the dev PKI")?;
+    let (provider_cert, provider_key) = state
+        .client_auth
+        .dev_wallet_provider
+        .clone()
+        .context("the demo needs the dev wallet provider")?;
+    let provider = DevWalletProvider::load(&provider_cert, &provider_key)?;
     let options = WalletOptions {
         allow_http_loopback: true,
         trust_anchors: super::wallet::load_anchors(&[anchor])?,
         clock_skew: 60,
+        client_id: DEMO_CLIENT_ID.into(),
+        wia_source: Some(Arc::new(provider)),
+        prefer_anonymous: false,
     };
     let wallet = Wallet::new(options, CredentialStore::open(&data_dir.join("wallet"))?)?;
-    let link = &created
-        .links
-        .get("openid-credential-offer")
-        .context("no offer link")?
-        .by_reference;
-    let outcome = wallet.receive(link, created.tx_code.as_deref()).await;
+    let outcome = run_flows(&wallet, &admin, &created).await;
     issuer.stop().await;
-    let received = outcome.context("the wallet could not receive the credential")?;
+    let received = outcome?;
     for r in &received {
         println!(
             "== Credential {} stored encrypted in {}",
@@ -93,12 +101,87 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "== VERIFIED: issuer x5c chain to the dev CA, signature, disclosures, vct, holder binding"
         );
     }
-    println!("Flows run: pre-authorized code (with tx_code, DPoP, nonce endpoint) -> SD-JWT VC");
-    Ok(if received.is_empty() {
-        ExitCode::FAILURE
-    } else {
+    println!("Flows run:");
+    println!(
+        "  1. pre-authorized code with tx_code, wallet attestation (WIA + PoP), DPoP, nonce endpoint -> SD-JWT VC"
+    );
+    println!(
+        "  2. authorization code from an offer (issuer_state): PAR + PKCE S256 + WIA + DPoP, holder login and consent"
+    );
+    println!(
+        "     by the scripted agent, code exchange, credential by credential_identifier -> SD-JWT VC"
+    );
+    println!(
+        "  3. refresh: rotated refresh token (same DPoP and instance keys) -> a fresh SD-JWT VC"
+    );
+    Ok(if received.len() == 3 {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
+}
+
+/// The demo wallet's OAuth client_id (the WIA `sub`).
+const DEMO_CLIENT_ID: &str = "https://wallet.avow.dev/demo";
+
+async fn run_flows(
+    wallet: &Wallet,
+    admin: &AdminClient,
+    created: &CreatedOffer,
+) -> anyhow::Result<Vec<ReceivedCredential>> {
+    let link = &created
+        .links
+        .get("openid-credential-offer")
+        .context("no offer link")?
+        .by_reference;
+    let mut received = wallet
+        .receive(link, created.tx_code.as_deref())
+        .await
+        .context("pre-authorized flow")?;
+
+    let offer = admin
+        .create_offer(&CreateOfferRequest {
+            holder_id: "demo-erika".into(),
+            credential_configuration_ids: vec!["pid-sd-jwt".into()],
+            tx_code: None,
+            grants: vec![OfferGrant::AuthorizationCode],
+        })
+        .await?;
+    println!("== Offer for demo-erika, authorization code flow (issuer_state)");
+    let link = &offer
+        .links
+        .get("openid-credential-offer")
+        .context("no offer link")?
+        .by_reference;
+    let (offer, info) = wallet.preview(link).await?;
+    let issuer_state = offer
+        .grants
+        .authorization_code
+        .as_ref()
+        .and_then(|g| g.issuer_state.clone());
+    // DEVELOPMENT: the scripted agent fills the issuer's login form as the demo holder.
+    let agent = ScriptedLogin::new(
+        "http://127.0.0.1:8999/callback",
+        "demo-erika",
+        "erika-demo-password",
+        true,
+    )?;
+    let by_code = wallet
+        .authorize_and_receive(
+            Arc::new(info),
+            &offer.credential_configuration_ids,
+            issuer_state.as_deref(),
+            &agent,
+        )
+        .await
+        .context("authorization code flow")?;
+    let refreshed_from = by_code
+        .first()
+        .map(|r| r.stored.id.clone())
+        .context("no credential from the code flow")?;
+    received.extend(by_code);
+    received.push(wallet.refresh(&refreshed_from).await.context("refresh")?);
+    Ok(received)
 }
 
 fn uuid_like() -> String {

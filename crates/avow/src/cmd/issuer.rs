@@ -5,7 +5,7 @@ use crate::qr;
 use anyhow::{Context, bail};
 use avow_core::SystemClock;
 use avow_crypto::SystemRandom;
-use avow_issuer::offer::{CreateOfferRequest, TxCodeSpec};
+use avow_issuer::offer::{CreateOfferRequest, OfferGrant, TxCodeSpec};
 use avow_issuer::{IssuerConfig, RunningIssuer, build_state};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -29,6 +29,9 @@ pub enum IssuerCommand {
         /// Credential configuration id (repeat for several).
         #[arg(long = "config-id", required = true)]
         config_ids: Vec<String>,
+        /// Grant(s) of the offer: pre-authorized-code (default) and/or authorization-code (repeatable).
+        #[arg(long = "grant", value_enum, default_values_t = [GrantArg::PreAuthorizedCode])]
+        grants: Vec<GrantArg>,
         /// Require a numeric transaction code (printed here, to deliver out of band).
         #[arg(long)]
         tx_code: bool,
@@ -43,6 +46,21 @@ pub enum IssuerCommand {
     Holders(HoldersCommand),
     /// Print the embedded default configuration (a starting point for issuer.toml).
     DefaultConfig,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum GrantArg {
+    PreAuthorizedCode,
+    AuthorizationCode,
+}
+
+impl From<GrantArg> for OfferGrant {
+    fn from(g: GrantArg) -> Self {
+        match g {
+            GrantArg::PreAuthorizedCode => OfferGrant::PreAuthorizedCode,
+            GrantArg::AuthorizationCode => OfferGrant::AuthorizationCode,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -121,10 +139,21 @@ pub async fn run(command: IssuerCommand) -> anyhow::Result<ExitCode> {
         IssuerCommand::Offer {
             holder,
             config_ids,
+            grants,
             tx_code,
             qr,
             admin,
-        } => offer(holder, config_ids, tx_code, &qr, &admin).await,
+        } => {
+            offer(
+                holder,
+                config_ids,
+                grants.into_iter().map(OfferGrant::from).collect(),
+                tx_code,
+                &qr,
+                &admin,
+            )
+            .await
+        }
         IssuerCommand::Holders(HoldersCommand::Import { file, admin }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -177,6 +206,7 @@ async fn serve(args: &ConfigArgs, database_url: Option<String>) -> anyhow::Resul
 async fn offer(
     holder: String,
     config_ids: Vec<String>,
+    grants: Vec<OfferGrant>,
     tx_code: bool,
     qr_path: &Path,
     admin: &AdminArgs,
@@ -188,6 +218,7 @@ async fn offer(
             description: Some("Enter the code we sent you".into()),
             ..TxCodeSpec::default()
         }),
+        grants,
     };
     let created = admin.client()?.create_offer(&request).await?;
     print_offer(&created, Some(qr_path))?;

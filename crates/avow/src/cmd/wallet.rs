@@ -1,6 +1,6 @@
 //! `avow wallet …`: receive an offer, list and show credentials.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use avow_crypto::x509::{TrustAnchors, certs_from_pem};
 use avow_wallet::{CredentialStore, Wallet, WalletOptions};
 use clap::{Args, Subcommand};
@@ -15,18 +15,35 @@ pub enum WalletCommand {
         offer: String,
         #[command(flatten)]
         wallet: WalletArgs,
-        /// PEM file of an issuer CA to trust (repeatable).
-        #[arg(long = "trust-anchor")]
-        trust_anchors: Vec<PathBuf>,
+        #[command(flatten)]
+        connect: ConnectArgs,
         /// The transaction code, if the offer asks for one (otherwise prompted).
         #[arg(long)]
         tx_code: Option<String>,
         /// Accept the offer without asking.
         #[arg(long)]
         yes: bool,
-        /// DEVELOPMENT: allow plain http to issuers on loopback addresses.
+    },
+    /// Wallet-initiated issuance: the authorization code flow for a credential configuration.
+    Request {
+        /// The Credential Issuer Identifier (https URL).
         #[arg(long)]
-        dev: bool,
+        issuer: String,
+        /// Credential configuration id (repeatable).
+        #[arg(long = "config-id", required = true)]
+        config_ids: Vec<String>,
+        #[command(flatten)]
+        wallet: WalletArgs,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
+    /// Obtain a fresh credential with the stored refresh token (authorization code flow only).
+    Refresh {
+        id: String,
+        #[command(flatten)]
+        wallet: WalletArgs,
+        #[command(flatten)]
+        connect: ConnectArgs,
     },
     /// List stored credentials.
     List {
@@ -48,6 +65,103 @@ pub struct WalletArgs {
     pub wallet_dir: PathBuf,
 }
 
+/// How the wallet reaches issuers and proves what it is.
+#[derive(Args, Clone)]
+pub struct ConnectArgs {
+    /// PEM file of an issuer CA to trust (repeatable).
+    #[arg(long = "trust-anchor", required = true)]
+    pub trust_anchors: Vec<PathBuf>,
+    /// DEVELOPMENT: allow plain http to issuers on loopback addresses.
+    #[arg(long)]
+    pub dev: bool,
+    /// DEVELOPMENT wallet provider: a directory with wallet-provider-ca.pem and
+    /// wallet-provider-ca.key (the issuer's dev PKI writes them) that signs this wallet's WIAs.
+    #[arg(long)]
+    pub dev_wallet_provider: Option<PathBuf>,
+    /// The wallet's OAuth client_id (the WIA sub).
+    #[arg(long, default_value = "https://wallet.avow.dev/cli")]
+    pub client_id: String,
+    /// Use anonymous pre-authorized access when the issuer allows it.
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Automation: log in with these credentials by filling the issuer's Avow login form
+    /// instead of opening a browser.
+    #[arg(long, requires = "login_password")]
+    pub login_user: Option<String>,
+    #[arg(
+        long,
+        requires = "login_user",
+        env = "AVOW_LOGIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub login_password: Option<String>,
+}
+
+impl ConnectArgs {
+    pub fn wallet(&self, wallet: &WalletArgs) -> anyhow::Result<Wallet> {
+        if self.dev {
+            eprintln!("DEVELOPMENT: plain http to loopback issuers is allowed");
+        }
+        let wia_source: Option<std::sync::Arc<dyn avow_wallet::flow::WiaSource>> =
+            match &self.dev_wallet_provider {
+                Some(dir) => {
+                    eprintln!(
+                        "DEVELOPMENT wallet provider: WIAs are signed by {}",
+                        dir.display()
+                    );
+                    let provider = avow_wallet::attestation::DevWalletProvider::load(
+                        &dir.join("wallet-provider-ca.pem"),
+                        &dir.join("wallet-provider-ca.key"),
+                    )?;
+                    Some(std::sync::Arc::new(provider))
+                }
+                None => None,
+            };
+        let options = WalletOptions {
+            allow_http_loopback: self.dev,
+            trust_anchors: load_anchors(&self.trust_anchors)?,
+            clock_skew: 60,
+            client_id: self.client_id.clone(),
+            wia_source,
+            prefer_anonymous: self.anonymous,
+        };
+        Ok(Wallet::new(
+            options,
+            CredentialStore::open(&wallet.wallet_dir)?,
+        )?)
+    }
+
+    /// The user agent of the authorization step: the system browser with a loopback redirect, or the scripted login.
+    pub async fn agent(&self) -> anyhow::Result<Box<dyn avow_wallet::authorize::UserAgent>> {
+        match (&self.login_user, &self.login_password) {
+            (Some(user), Some(password)) => {
+                Ok(Box::new(avow_wallet::authorize::ScriptedLogin::new(
+                    "http://127.0.0.1:8999/callback",
+                    user,
+                    password,
+                    true,
+                )?))
+            }
+            _ => Ok(Box::new(
+                crate::browser::LoopbackBrowser::bind(std::time::Duration::from_secs(300)).await?,
+            )),
+        }
+    }
+}
+
+fn print_received(received: &[avow_wallet::ReceivedCredential]) {
+    for r in received {
+        println!(
+            "stored {} ({}), verified",
+            r.stored.id,
+            r.stored
+                .credential_display_name
+                .as_deref()
+                .unwrap_or(&r.stored.credential_configuration_id)
+        );
+    }
+}
+
 pub fn load_anchors(paths: &[PathBuf]) -> anyhow::Result<TrustAnchors> {
     let mut ders = Vec::new();
     for path in paths {
@@ -66,27 +180,12 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
         WalletCommand::Receive {
             offer,
             wallet,
-            trust_anchors,
+            connect,
             tx_code,
             yes,
-            dev,
         } => {
-            if trust_anchors.is_empty() {
-                bail!(
-                    "give at least one --trust-anchor (the issuer CA); the wallet trusts no issuer by default"
-                );
-            }
-            if dev {
-                eprintln!("DEVELOPMENT: plain http to loopback issuers is allowed");
-            }
-            let options = WalletOptions {
-                allow_http_loopback: dev,
-                trust_anchors: load_anchors(&trust_anchors)?,
-                clock_skew: 60,
-            };
-            let store = CredentialStore::open(&wallet.wallet_dir)?;
-            let wallet = Wallet::new(options, store)?;
-            let (offer, info) = wallet.preview(&offer).await?;
+            let wallet_app = connect.wallet(&wallet)?;
+            let (offer, info) = wallet_app.preview(&offer).await?;
             let issuer_name = info
                 .metadata
                 .display
@@ -108,30 +207,59 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
                 println!("declined");
                 return Ok(ExitCode::from(2));
             }
-            let tx_code = match (
-                &offer
-                    .grants
-                    .pre_authorized_code
-                    .as_ref()
-                    .and_then(|g| g.tx_code.clone()),
-                tx_code,
+            let info = std::sync::Arc::new(info);
+            let received = match (
+                &offer.grants.pre_authorized_code,
+                &offer.grants.authorization_code,
             ) {
-                (Some(spec), None) => Some(prompt_tx_code(spec, &issuer_name)?),
-                (_, given) => given,
+                (Some(grant), _) => {
+                    let tx_code = match (&grant.tx_code, tx_code) {
+                        (Some(spec), None) => Some(prompt_tx_code(spec, &issuer_name)?),
+                        (_, given) => given,
+                    };
+                    wallet_app.accept(&offer, info, tx_code.as_deref()).await?
+                }
+                (None, authorization) => {
+                    let issuer_state = authorization.as_ref().and_then(|g| g.issuer_state.clone());
+                    let agent = connect.agent().await?;
+                    wallet_app
+                        .authorize_and_receive(
+                            info,
+                            &offer.credential_configuration_ids,
+                            issuer_state.as_deref(),
+                            agent.as_ref(),
+                        )
+                        .await?
+                }
             };
-            let received = wallet
-                .accept(&offer, std::sync::Arc::new(info), tx_code.as_deref())
+            print_received(&received);
+            Ok(ExitCode::SUCCESS)
+        }
+        WalletCommand::Request {
+            issuer,
+            config_ids,
+            wallet,
+            connect,
+        } => {
+            let wallet_app = connect.wallet(&wallet)?;
+            let info = std::sync::Arc::new(
+                avow_wallet::issuer::discover(wallet_app.client(), &issuer).await?,
+            );
+            let agent = connect.agent().await?;
+            let received = wallet_app
+                .authorize_and_receive(info, &config_ids, None, agent.as_ref())
                 .await?;
-            for r in &received {
-                println!(
-                    "stored {} ({}), verified",
-                    r.stored.id,
-                    r.stored
-                        .credential_display_name
-                        .as_deref()
-                        .unwrap_or(&r.stored.credential_configuration_id)
-                );
-            }
+            print_received(&received);
+            Ok(ExitCode::SUCCESS)
+        }
+        WalletCommand::Refresh {
+            id,
+            wallet,
+            connect,
+        } => {
+            let wallet_app = connect.wallet(&wallet)?;
+            let refreshed = wallet_app.refresh(&id).await?;
+            print_received(std::slice::from_ref(&refreshed));
             Ok(ExitCode::SUCCESS)
         }
         WalletCommand::List { wallet } => {
