@@ -1,17 +1,25 @@
-//! `avow bench issue`: N complete pre-authorized flows (token + nonce +
-//! credential, wallet-side key generation and signing included) at a given
-//! concurrency; prints flows/s and latency percentiles per endpoint.
+//! `avow bench issue`: N complete issuance flows at a given concurrency,
+//! wallet-side key generation and signing included; prints flows/s and
+//! latency percentiles per step.
+//!
+//! `--flow pre-authorized` (default): token + nonce + credential.
+//! `--flow authorization-code`: PAR + authorization (login form with an
+//! argon2id password check, consent) + token + nonce + credential.
 
 use crate::admin_client::AdminClient;
 use anyhow::{Context, bail};
 use avow_core::SystemClock;
-use avow_crypto::SystemRandom;
-use avow_issuer::offer::{CreateOfferRequest, CreatedOffer, OfferGrant};
+use avow_crypto::{Signer, SoftwareSigner, SystemRandom};
+use avow_issuer::offer::{CreateOfferRequest, OfferGrant};
 use avow_issuer::{IssuerConfig, RunningIssuer, build_state};
 use avow_wallet::HttpClient;
-use avow_wallet::flow::IssuanceSession;
-use avow_wallet::issuer::discover;
-use clap::{Args, Subcommand};
+use avow_wallet::attestation::{ClientAttestation, DevWalletProvider};
+use avow_wallet::authorize::{Pkce, ScriptedLogin, UserAgent, authorization_url, parse_callback};
+use avow_wallet::flow::{AuthorizationRequest, IssuanceSession};
+use avow_wallet::issuer::{IssuerInfo, discover};
+use clap::{Args, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,8 +27,14 @@ use std::time::{Duration, Instant};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Complete pre-authorized issuance flows.
+    /// Complete issuance flows.
     Issue(IssueArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Flow {
+    PreAuthorized,
+    AuthorizationCode,
 }
 
 #[derive(Args)]
@@ -29,30 +43,53 @@ pub struct IssueArgs {
     flows: usize,
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// A running issuer to measure (needs --admin-url and --admin-token); default: an in-process issuer.
+    #[arg(long, value_enum, default_value_t = Flow::PreAuthorized)]
+    flow: Flow,
+    /// Pre-authorized flows without client authentication (the issuer must allow it).
+    #[arg(long)]
+    anonymous: bool,
+    /// A running issuer to measure (needs --admin-url, --admin-token and --dev-wallet-provider);
+    /// default: an in-process issuer on the embedded DEVELOPMENT defaults.
     #[arg(long)]
     issuer: Option<String>,
     #[arg(long, env = "AVOW_ADMIN_URL")]
     admin_url: Option<String>,
     #[arg(long, env = "AVOW_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// DEVELOPMENT wallet provider directory (wallet-provider-ca.pem/.key) the issuer trusts.
+    #[arg(long)]
+    dev_wallet_provider: Option<PathBuf>,
     /// In-process issuer database (default: SQLite in a temporary directory).
     #[arg(long, env = "AVOW_DATABASE_URL")]
     database_url: Option<String>,
-    /// Holder to issue to (must exist on a remote issuer; created in-process).
+    /// Holder to issue to, and its password for the authorization-code flow.
     #[arg(long, default_value = "demo-erika")]
     holder: String,
+    #[arg(
+        long,
+        env = "AVOW_LOGIN_PASSWORD",
+        default_value = "erika-demo-password",
+        hide_env_values = true
+    )]
+    holder_password: String,
     #[arg(long = "config-id", default_value = "pid-sd-jwt")]
     config_id: String,
 }
 
-#[derive(Default)]
-struct Samples {
-    token: Vec<Duration>,
-    nonce: Vec<Duration>,
-    credential: Vec<Duration>,
-    flow: Vec<Duration>,
+/// Latencies per step name.
+type Samples = BTreeMap<&'static str, Vec<Duration>>;
+
+/// What every worker shares.
+struct Bench {
+    client: HttpClient,
+    info: Arc<IssuerInfo>,
+    provider: Option<DevWalletProvider>,
+    codes: Vec<String>,
+    next: AtomicUsize,
+    args: IssueArgs,
 }
+
+const CLIENT_ID: &str = "https://wallet.avow.dev/bench";
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     let BenchCommand::Issue(args) = command;
@@ -60,7 +97,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         bail!("--flows and --concurrency must be positive");
     }
     let mut local = None;
-    let (issuer_url, admin) = match &args.issuer {
+    let (issuer_url, admin, provider_dir) = match &args.issuer {
         Some(url) => {
             let admin_url = args
                 .admin_url
@@ -70,7 +107,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 .admin_token
                 .clone()
                 .context("--admin-token is required with --issuer")?;
-            (url.clone(), AdminClient::new(&admin_url, &token)?)
+            (
+                url.clone(),
+                AdminClient::new(&admin_url, &token)?,
+                args.dev_wallet_provider.clone(),
+            )
         }
         None => {
             let public = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -94,112 +135,234 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 state.issuer_id,
                 state.store.backend()
             );
+            let provider_dir = state
+                .client_auth
+                .dev_wallet_provider
+                .as_ref()
+                .and_then(|(cert, _)| cert.parent().map(PathBuf::from));
             let url = state.issuer_id.clone();
             local = Some(running);
-            (url, admin)
+            (url, admin, provider_dir)
         }
     };
-    eprintln!("creating {} offers (not timed)…", args.flows);
-    let mut offers: Vec<CreatedOffer> = Vec::with_capacity(args.flows);
-    for _ in 0..args.flows {
-        offers.push(
-            admin
+    let provider = match (&provider_dir, args.flow, args.anonymous) {
+        (_, Flow::PreAuthorized, true) => None,
+        (Some(dir), _, _) => Some(DevWalletProvider::load(
+            &dir.join("wallet-provider-ca.pem"),
+            &dir.join("wallet-provider-ca.key"),
+        )?),
+        (None, _, _) => bail!("--dev-wallet-provider is required to authenticate the wallet"),
+    };
+    let mut codes = Vec::new();
+    if args.flow == Flow::PreAuthorized {
+        eprintln!("creating {} offers (not timed)…", args.flows);
+        for _ in 0..args.flows {
+            let created = admin
                 .create_offer(&CreateOfferRequest {
                     holder_id: args.holder.clone(),
                     credential_configuration_ids: vec![args.config_id.clone()],
                     tx_code: None,
                     grants: vec![OfferGrant::PreAuthorizedCode],
                 })
-                .await?,
-        );
+                .await?;
+            let grant = created
+                .credential_offer
+                .grants
+                .pre_authorized_code
+                .context("offer without a pre-authorized code")?;
+            codes.push(grant.pre_authorized_code);
+        }
     }
-    let client = Arc::new(HttpClient::new(true)?);
+    let client = HttpClient::new(true)?;
     let info = Arc::new(discover(&client, &issuer_url).await?);
-    let offers = Arc::new(offers);
-    let next = Arc::new(AtomicUsize::new(0));
+    let bench = Arc::new(Bench {
+        client,
+        info,
+        provider,
+        codes,
+        next: AtomicUsize::new(0),
+        args,
+    });
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
-        let (client, info, offers, next, config_id) = (
-            client.clone(),
-            info.clone(),
-            offers.clone(),
-            next.clone(),
-            args.config_id.clone(),
-        );
+    for _ in 0..bench.args.concurrency {
+        let bench = bench.clone();
         workers.push(tokio::spawn(async move {
-            let mut samples = Samples::default();
-            let clock = SystemClock;
+            let mut samples = Samples::new();
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(offer) = offers.get(i) else { break };
-                let code = offer
-                    .credential_offer
-                    .grants
-                    .pre_authorized_code
-                    .as_ref()
-                    .map(|g| g.pre_authorized_code.clone())
-                    .context("offer without a pre-authorized code")?;
-                let flow = Instant::now();
-                let mut session = IssuanceSession::new(&client, info.clone(), &clock)?;
-                let t = Instant::now();
-                session.redeem_pre_authorized_code(&code, None).await?;
-                samples.token.push(t.elapsed());
-                let t = Instant::now();
-                let c_nonce = session.fetch_c_nonce().await?;
-                samples.nonce.push(t.elapsed());
-                let holder = avow_crypto::SoftwareSigner::generate()?;
-                let proof = session.key_proof(&holder, &c_nonce).await?;
-                let t = Instant::now();
-                let response = session.request_credential(&config_id, &proof).await?;
-                samples.credential.push(t.elapsed());
-                if response.credentials.is_none_or(|c| c.is_empty()) {
-                    anyhow::bail!("a flow returned no credential");
+                let index = bench.next.fetch_add(1, Ordering::Relaxed);
+                if index >= bench.args.flows {
+                    break;
                 }
-                samples.flow.push(flow.elapsed());
+                let flow = Instant::now();
+                match bench.args.flow {
+                    Flow::PreAuthorized => pre_authorized_flow(&bench, index, &mut samples).await?,
+                    Flow::AuthorizationCode => {
+                        authorization_code_flow(&bench, &mut samples).await?
+                    }
+                }
+                samples
+                    .entry("whole flow")
+                    .or_default()
+                    .push(flow.elapsed());
             }
             anyhow::Ok(samples)
         }));
     }
-    let mut all = Samples::default();
+    let mut all = Samples::new();
     for worker in workers {
-        let s = worker.await.context("a bench worker panicked")??;
-        all.token.extend(s.token);
-        all.nonce.extend(s.nonce);
-        all.credential.extend(s.credential);
-        all.flow.extend(s.flow);
+        for (step, durations) in worker.await.context("a bench worker panicked")?? {
+            all.entry(step).or_default().extend(durations);
+        }
     }
     let elapsed = started.elapsed();
     if let Some(running) = local {
         running.stop().await;
     }
+    let flows = bench.args.flows;
     println!(
-        "flows: {}  concurrency: {}  elapsed: {:.2}s  throughput: {:.1} flows/s",
-        args.flows,
-        args.concurrency,
+        "flow: {}  flows: {flows}  concurrency: {}  client auth: {}  elapsed: {:.2}s  throughput: {:.1} flows/s",
+        match bench.args.flow {
+            Flow::PreAuthorized => "pre-authorized",
+            Flow::AuthorizationCode => "authorization-code",
+        },
+        bench.args.concurrency,
+        if bench.provider.is_some() {
+            "wallet attestation"
+        } else {
+            "anonymous"
+        },
         elapsed.as_secs_f64(),
-        args.flows as f64 / elapsed.as_secs_f64()
+        flows as f64 / elapsed.as_secs_f64()
     );
     println!(
         "{:<12} {:>9} {:>9} {:>9}",
-        "endpoint", "p50 ms", "p95 ms", "p99 ms"
+        "step", "p50 ms", "p95 ms", "p99 ms"
     );
-    for (name, samples) in [
-        ("token", &mut all.token),
-        ("nonce", &mut all.nonce),
-        ("credential", &mut all.credential),
-        ("whole flow", &mut all.flow),
+    for step in [
+        "par",
+        "authorize",
+        "token",
+        "nonce",
+        "credential",
+        "whole flow",
     ] {
-        samples.sort();
-        println!(
-            "{:<12} {:>9.2} {:>9.2} {:>9.2}",
-            name,
-            percentile(samples, 0.50),
-            percentile(samples, 0.95),
-            percentile(samples, 0.99)
-        );
+        if let Some(samples) = all.get_mut(step) {
+            samples.sort();
+            println!(
+                "{:<12} {:>9.2} {:>9.2} {:>9.2}",
+                step,
+                percentile(samples, 0.50),
+                percentile(samples, 0.95),
+                percentile(samples, 0.99)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn time(samples: &mut Samples, step: &'static str, since: Instant) {
+    samples.entry(step).or_default().push(since.elapsed());
+}
+
+/// A session with a fresh DPoP key and, unless anonymous, a fresh WIA.
+async fn session(bench: &Bench) -> anyhow::Result<IssuanceSession<'_>> {
+    let clock: &'static SystemClock = &SystemClock;
+    let session = IssuanceSession::new(&bench.client, bench.info.clone(), clock)?;
+    Ok(match &bench.provider {
+        Some(provider) => {
+            let instance_key = SoftwareSigner::generate()?;
+            let now = avow_core::Clock::now(clock);
+            let wia = provider
+                .issue_wia(CLIENT_ID, instance_key.public_jwk(), now, 3600)
+                .await?;
+            session.with_attestation(ClientAttestation::new(CLIENT_ID, wia, instance_key))
+        }
+        None => session,
+    })
+}
+
+async fn pre_authorized_flow(
+    bench: &Bench,
+    index: usize,
+    samples: &mut Samples,
+) -> anyhow::Result<()> {
+    let code = bench.codes.get(index).context("no offer left")?;
+    let mut session = session(bench).await?;
+    let t = Instant::now();
+    session.redeem_pre_authorized_code(code, None).await?;
+    time(samples, "token", t);
+    credential_steps(bench, &session, samples).await
+}
+
+async fn authorization_code_flow(bench: &Bench, samples: &mut Samples) -> anyhow::Result<()> {
+    let mut session = session(bench).await?;
+    let agent = ScriptedLogin::new(
+        "http://127.0.0.1:8999/callback",
+        &bench.args.holder,
+        &bench.args.holder_password,
+        true,
+    )?;
+    let pkce = Pkce::generate(&SystemRandom);
+    let state = avow_crypto::Random::token(&SystemRandom, 16);
+    let scope = bench
+        .info
+        .metadata
+        .credential_configurations_supported
+        .get(&bench.args.config_id)
+        .and_then(|c| c.scope.clone())
+        .context("the configuration has no scope")?;
+    let redirect_uri = agent.redirect_uri();
+    let request = AuthorizationRequest {
+        redirect_uri: &redirect_uri,
+        state: &state,
+        pkce: &pkce,
+        scopes: &[scope],
+        authorization_details: &[],
+        issuer_state: None,
+    };
+    let t = Instant::now();
+    let request_uri = session.push_authorization_request(&request).await?;
+    time(samples, "par", t);
+    let endpoint = bench
+        .info
+        .authorization_server
+        .authorization_endpoint
+        .clone()
+        .context("no authorization endpoint")?;
+    let t = Instant::now();
+    let callback = agent
+        .authorize(&authorization_url(&endpoint, CLIENT_ID, &request_uri))
+        .await?;
+    time(samples, "authorize", t);
+    let code = parse_callback(&callback, &state, &bench.info.authorization_server.issuer)?;
+    let t = Instant::now();
+    session
+        .redeem_authorization_code(&code, &redirect_uri, &pkce.verifier)
+        .await?;
+    time(samples, "token", t);
+    credential_steps(bench, &session, samples).await
+}
+
+async fn credential_steps(
+    bench: &Bench,
+    session: &IssuanceSession<'_>,
+    samples: &mut Samples,
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let c_nonce = session.fetch_c_nonce().await?;
+    time(samples, "nonce", t);
+    let holder = SoftwareSigner::generate()?;
+    let proof = session.key_proof(&holder, &c_nonce).await?;
+    let t = Instant::now();
+    let response = session
+        .request_credential(&bench.args.config_id, &proof)
+        .await?;
+    time(samples, "credential", t);
+    if response.credentials.is_none_or(|c| c.is_empty()) {
+        bail!("a flow returned no credential");
+    }
+    Ok(())
 }
 
 /// Nearest-rank percentile of sorted samples, in milliseconds.

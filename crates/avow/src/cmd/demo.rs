@@ -90,13 +90,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let outcome = run_flows(&wallet, &admin, &created).await;
     issuer.stop().await;
     let received = outcome?;
-    for r in &received {
+    for (n, r) in received.iter().enumerate() {
         println!(
-            "== Credential {} stored encrypted in {}",
+            "== Credential {} (flow {}) stored encrypted in {}",
             r.stored.id,
+            n + 1,
             data_dir.join("wallet").display()
         );
-        print!("{}", describe_sd_jwt_vc(&r.stored.credential)?);
+        if n == 0 {
+            print!("{}", describe_sd_jwt_vc(&r.stored.credential)?);
+        }
         println!(
             "== VERIFIED: issuer x5c chain to the dev CA, signature, disclosures, vct, holder binding"
         );
