@@ -271,17 +271,50 @@ async fn check_metadata(issuer: &TestIssuer) {
         authorization_server["grant_types_supported"],
         json!(["authorization_code", PRE_AUTH_GRANT, "refresh_token"])
     );
-    assert_eq!(authorization_server["authorization_endpoint"], format!("{url}/authorize"));
-    assert_eq!(authorization_server["pushed_authorization_request_endpoint"], format!("{url}/par"));
-    assert_eq!(authorization_server["require_pushed_authorization_requests"], true);
-    assert_eq!(authorization_server["response_types_supported"], json!(["code"]));
-    assert_eq!(authorization_server["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(authorization_server["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(authorization_server["authorization_details_types_supported"], json!(["openid_credential"]));
-    assert_eq!(authorization_server["token_endpoint_auth_methods_supported"], json!(["attest_jwt_client_auth"]));
-    assert_eq!(authorization_server["client_attestation_signing_alg_values_supported"], json!(["ES256"]));
-    assert_eq!(authorization_server["client_attestation_pop_signing_alg_values_supported"], json!(["ES256"]));
-    assert!(authorization_server.get("challenge_endpoint").is_none(), "challenges are off by default");
+    assert_eq!(
+        authorization_server["authorization_endpoint"],
+        format!("{url}/authorize")
+    );
+    assert_eq!(
+        authorization_server["pushed_authorization_request_endpoint"],
+        format!("{url}/par")
+    );
+    assert_eq!(
+        authorization_server["require_pushed_authorization_requests"],
+        true
+    );
+    assert_eq!(
+        authorization_server["response_types_supported"],
+        json!(["code"])
+    );
+    assert_eq!(
+        authorization_server["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        authorization_server["authorization_response_iss_parameter_supported"],
+        true
+    );
+    assert_eq!(
+        authorization_server["authorization_details_types_supported"],
+        json!(["openid_credential"])
+    );
+    assert_eq!(
+        authorization_server["token_endpoint_auth_methods_supported"],
+        json!(["attest_jwt_client_auth"])
+    );
+    assert_eq!(
+        authorization_server["client_attestation_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
+    assert_eq!(
+        authorization_server["client_attestation_pop_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
+    assert!(
+        authorization_server.get("challenge_endpoint").is_none(),
+        "challenges are off by default"
+    );
     assert_eq!(
         authorization_server["dpop_signing_alg_values_supported"],
         json!(["ES256"])
