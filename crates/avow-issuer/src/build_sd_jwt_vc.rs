@@ -1,0 +1,120 @@
+//! `BuildSdJwtVc`: an SD-JWT VC for one holder key from the holder's data
+//! and the configuration's claims (SD-JWT VC; ISS-SDJWT-01 … -10).
+
+use crate::config::CredentialConfigurationConfig;
+use crate::error::ApiError;
+use crate::state::IssuerState;
+use avow_core::ProtocolError;
+use avow_crypto::EcPublicJwk;
+use avow_formats::sd_jwt::{ClaimPath, PathElement};
+use avow_formats::sd_jwt_vc::{IssuerKeyHeader, SdJwtVcClaims};
+
+fn resource(e: ProtocolError) -> ApiError {
+    ApiError::at_resource(e)
+}
+
+/// What the issuer decided to put in one credential.
+pub struct CredentialContent<'a> {
+    pub configuration: &'a CredentialConfigurationConfig,
+    pub subject_claims: serde_json::Map<String, serde_json::Value>,
+    pub holder_key: &'a EcPublicJwk,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// The `status` claim (Token Status List), when status is on.
+    pub status: Option<serde_json::Value>,
+}
+
+/// Signs one SD-JWT VC through the issuer's `Signer`.
+pub async fn build_sd_jwt_vc(
+    state: &IssuerState,
+    content: &CredentialContent<'_>,
+) -> Result<String, ApiError> {
+    let configuration = content.configuration;
+    let claims = SdJwtVcClaims {
+        iss: state.issuer_id.clone(),
+        iat: content.issued_at,
+        exp: content.expires_at,
+        nbf: None,
+        vct: configuration.vct.clone(),
+        holder_key: Some(content.holder_key.clone()),
+        status: content.status.clone(),
+        subject_claims: content.subject_claims.clone(),
+    };
+    avow_formats::sd_jwt_vc::issue(
+        state.keys.signer.as_ref(),
+        &IssuerKeyHeader::X5c(state.keys.x5c.clone()),
+        &claims,
+        &disclosable_paths(configuration),
+        configuration.decoys,
+        state.random.as_ref(),
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "credential signing failed");
+        resource(ProtocolError::server_error(
+            "the credential could not be signed",
+        ))
+    })
+}
+
+/// The holder's claims this configuration covers; mandatory ones must exist (ISS-SDJWT-10).
+pub fn subject_claims(
+    configuration: &CredentialConfigurationConfig,
+    holder_claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let mut out = serde_json::Map::new();
+    for claim in &configuration.claims {
+        let Some(serde_json::Value::String(top)) = claim.path.first() else {
+            continue;
+        };
+        if claim.mandatory && lookup(holder_claims, &claim.path).is_none() {
+            return Err(resource(ProtocolError::credential_request_denied(
+                "the holder data lacks a claim this credential requires",
+            )));
+        }
+        if let Some(value) = holder_claims.get(top)
+            && !crate::config::RESERVED_CLAIMS.contains(&top.as_str())
+        {
+            out.insert(top.clone(), value.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn lookup<'a>(
+    claims: &'a serde_json::Map<String, serde_json::Value>,
+    path: &[serde_json::Value],
+) -> Option<&'a serde_json::Value> {
+    let (first, rest) = path.split_first()?;
+    let mut current = claims.get(first.as_str()?)?;
+    for element in rest {
+        current = match element {
+            serde_json::Value::String(k) => current.get(k)?,
+            serde_json::Value::Number(n) => current.get(usize::try_from(n.as_u64()?).ok()?)?,
+            _ => current.as_array()?.first()?,
+        };
+    }
+    Some(current)
+}
+
+fn disclosable_paths(configuration: &CredentialConfigurationConfig) -> Vec<ClaimPath> {
+    configuration
+        .claims
+        .iter()
+        .filter(|c| c.selectively_disclosable)
+        .filter_map(|c| {
+            c.path
+                .iter()
+                .map(|e| match e {
+                    serde_json::Value::String(k) => Some(PathElement::Key(k.clone())),
+                    serde_json::Value::Null => Some(PathElement::AllElements),
+                    serde_json::Value::Number(n) => n
+                        .as_u64()
+                        .and_then(|i| usize::try_from(i).ok())
+                        .map(PathElement::Index),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+        })
+        .collect()
+}
