@@ -33,6 +33,10 @@ pub fn public_router(state: AppState) -> Router {
             get(offer::handle_credential_offer_request),
         )
         .route(
+            "/.well-known/did.json",
+            get(crate::did_web::get_did_document),
+        )
+        .route(
             "/par",
             post(crate::par::handle_pushed_authorization_request),
         )

@@ -1,7 +1,7 @@
 //! `BuildSdJwtVc`: an SD-JWT VC for one holder key from the holder's data
 //! and the configuration's claims (SD-JWT VC; ISS-SDJWT-01 … -10).
 
-use crate::config::CredentialConfigurationConfig;
+use crate::config::{CredentialConfigurationConfig, SignatureProfile};
 use crate::error::ApiError;
 use crate::state::IssuerState;
 use avow_core::ProtocolError;
@@ -24,14 +24,36 @@ pub struct CredentialContent<'a> {
     pub status: Option<serde_json::Value>,
 }
 
+/// `iss` and the key header of the configuration's signature profile (ISS-SIG-01).
+fn key_conveyance(state: &IssuerState, profile: SignatureProfile) -> (String, IssuerKeyHeader) {
+    match profile {
+        SignatureProfile::X5c => (
+            state.issuer_id.clone(),
+            IssuerKeyHeader::X5c(state.keys.x5c.clone()),
+        ),
+        SignatureProfile::Jwk => (state.issuer_id.clone(), IssuerKeyHeader::Jwk),
+        SignatureProfile::Kid => (
+            state.issuer_id.clone(),
+            IssuerKeyHeader::Kid(state.keys.kid.clone()),
+        ),
+        SignatureProfile::DidWeb => {
+            let did = crate::did_web::did_web(&state.issuer_id)
+                .unwrap_or_else(|| state.issuer_id.clone());
+            let kid = crate::did_web::verification_method(&did, &state.keys.kid);
+            (did, IssuerKeyHeader::Kid(kid))
+        }
+    }
+}
+
 /// Signs one SD-JWT VC through the issuer's `Signer`.
 pub async fn build_sd_jwt_vc(
     state: &IssuerState,
     content: &CredentialContent<'_>,
 ) -> Result<String, ApiError> {
     let configuration = content.configuration;
+    let (iss, key_header) = key_conveyance(state, configuration.signature_profile);
     let claims = SdJwtVcClaims {
-        iss: state.issuer_id.clone(),
+        iss,
         iat: content.issued_at,
         exp: content.expires_at,
         nbf: None,
@@ -42,7 +64,7 @@ pub async fn build_sd_jwt_vc(
     };
     avow_formats::sd_jwt_vc::issue(
         state.keys.signer.as_ref(),
-        &IssuerKeyHeader::X5c(state.keys.x5c.clone()),
+        &key_header,
         &claims,
         &disclosable_paths(configuration),
         configuration.decoys,

@@ -146,6 +146,24 @@ pub struct CredentialConfigurationConfig {
     pub display: Vec<Display>,
     #[serde(default)]
     pub claims: Vec<ClaimConfig>,
+    /// How verifiers find the issuer key (ISS-SIG-01; APT VCI-001/002/004/006).
+    #[serde(default)]
+    pub signature_profile: SignatureProfile,
+}
+
+/// How an issued credential conveys its issuer key (ISS-SIG-01, D-18).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureProfile {
+    /// `x5c` chain to the issuer CA (HAIP §6.1.1; the default).
+    #[default]
+    X5c,
+    /// The public key itself in the `jwk` header; also published at `/.well-known/jwt-vc-issuer`.
+    Jwk,
+    /// `kid`, resolvable through `/.well-known/jwt-vc-issuer` (SD-JWT VC §4).
+    Kid,
+    /// `iss` = the issuer's `did:web`, `kid` = a DID URL of `/.well-known/did.json`.
+    DidWeb,
 }
 
 #[derive(Debug, Clone, Deserialize)]

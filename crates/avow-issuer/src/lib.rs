@@ -15,6 +15,7 @@ pub mod challenge;
 pub mod client_auth;
 pub mod config;
 pub mod credential;
+pub mod did_web;
 pub mod dpop;
 pub mod error;
 pub mod key_proof;

@@ -756,7 +756,8 @@ impl Wallet {
                 WalletError::UnexpectedResponse("an SD-JWT VC credential must be a string".into())
             })?
             .to_owned();
-        let verified = validate_sd_jwt_vc(
+        let (verified, _key_source) = validate_sd_jwt_vc(
+            &self.client,
             &credential,
             &ValidationContext {
                 trust_anchors: &self.options.trust_anchors,
@@ -766,7 +767,8 @@ impl Wallet {
                 now: self.clock.now(),
                 skew: self.options.clock_skew,
             },
-        )?;
+        )
+        .await?;
         let display_name =
             |d: &[avow_core::metadata::Display]| d.iter().find_map(|d| d.name.clone());
         let stored = StoredCredential {

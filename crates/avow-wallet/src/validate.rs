@@ -1,10 +1,15 @@
 //! Validation before storing (WAL-VAL-01 … -03, -05): the issuer key comes
-//! from an `x5c` chain to a trusted anchor, the SD-JWT VC verifies, and the
-//! credential is bound to a key of this request.
+//! from a permitted mechanism (WAL-VAL-02, SD-JWT VC §2.5, HAIP §6.1.1):
+//! an `x5c` chain to a trusted anchor; a `kid` or `jwk` published in the
+//! issuer's JWT VC Issuer Metadata; or a `did:web` DID document of the
+//! issuer's own host. Then the SD-JWT VC verifies and is bound to a key of
+//! this request.
 
+use crate::client::HttpClient;
 use crate::error::WalletError;
+use avow_core::metadata::{JwtVcIssuerMetadata, well_known_url};
 use avow_crypto::x509::TrustAnchors;
-use avow_crypto::{AlgorithmAllowList, EcPublicJwk};
+use avow_crypto::{AlgorithmAllowList, CompactJws, EcPublicJwk};
 use avow_formats::sd_jwt_vc::{self, VerifiedSdJwtVc};
 
 pub struct ValidationContext<'a> {
@@ -16,26 +21,33 @@ pub struct ValidationContext<'a> {
     pub skew: i64,
 }
 
-pub fn validate_sd_jwt_vc(
+fn invalid(message: impl Into<String>) -> WalletError {
+    WalletError::Validation(message.into())
+}
+
+/// How the issuer key was found; kept for display and policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerKeySource {
+    X5c,
+    JwtVcIssuerMetadata,
+    DidWeb,
+}
+
+pub async fn validate_sd_jwt_vc(
+    client: &HttpClient,
     credential: &str,
     ctx: &ValidationContext<'_>,
-) -> Result<VerifiedSdJwtVc, WalletError> {
-    let invalid = |m: String| WalletError::Validation(m);
+) -> Result<(VerifiedSdJwtVc, IssuerKeySource), WalletError> {
     let peeked = sd_jwt_vc::peek(credential).map_err(|e| invalid(e.to_string()))?;
-    let x5c = peeked
-        .jws()
-        .x5c()
-        .ok_or_else(|| {
-            invalid(
-                "the credential carries no x5c chain; no other issuer key mechanism is trusted"
-                    .into(),
-            )
-        })?
+    let payload = peeked
+        .unverified_payload()
         .map_err(|e| invalid(e.to_string()))?;
-    let issuer_key = ctx
-        .trust_anchors
-        .validate_chain(&x5c, ctx.now)
-        .map_err(|e| invalid(format!("issuer certificate: {e}")))?;
+    let iss = payload
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| invalid("the credential has no iss"))?
+        .to_owned();
+    let (issuer_key, source) = resolve_issuer_key(client, peeked.jws(), &iss, ctx).await?;
     let verified = sd_jwt_vc::verify(
         credential,
         &issuer_key,
@@ -45,20 +57,192 @@ pub fn validate_sd_jwt_vc(
         false,
     )
     .map_err(|e| invalid(e.to_string()))?;
-    if verified.iss != ctx.credential_issuer {
-        return Err(invalid(
-            "iss is not the credential issuer the wallet talked to".into(),
-        ));
-    }
     if !verified.is_of_type(ctx.expected_vct) {
-        return Err(invalid(
-            "vct is not the one of the requested configuration".into(),
-        ));
+        return Err(invalid("vct is not the one of the requested configuration"));
     }
     if verified.holder_key.as_ref() != Some(ctx.holder_key) {
         return Err(invalid(
-            "the credential is not bound to the key the wallet proved".into(),
+            "the credential is not bound to the key the wallet proved",
         ));
     }
-    Ok(verified)
+    Ok((verified, source))
+}
+
+/// WAL-VAL-02: the issuer key through a permitted mechanism only, each tied
+/// to the credential issuer the wallet talked to.
+pub async fn resolve_issuer_key(
+    client: &HttpClient,
+    jws: &CompactJws,
+    iss: &str,
+    ctx: &ValidationContext<'_>,
+) -> Result<(EcPublicJwk, IssuerKeySource), WalletError> {
+    if let Some(x5c) = jws.x5c() {
+        let x5c = x5c.map_err(|e| invalid(e.to_string()))?;
+        if iss != ctx.credential_issuer {
+            return Err(invalid(
+                "iss is not the credential issuer the wallet talked to",
+            ));
+        }
+        let key = ctx
+            .trust_anchors
+            .validate_chain(&x5c, ctx.now)
+            .map_err(|e| invalid(format!("issuer certificate: {e}")))?;
+        return Ok((key, IssuerKeySource::X5c));
+    }
+    if let Some(did) = iss.strip_prefix("did:web:") {
+        let expected = did_web(ctx.credential_issuer)
+            .ok_or_else(|| invalid("the credential issuer has no did:web form"))?;
+        if iss != expected {
+            return Err(invalid(
+                "the did:web of the credential is not the credential issuer's",
+            ));
+        }
+        let kid = jws
+            .header_str("kid")
+            .ok_or_else(|| invalid("a did:web credential needs a kid"))?;
+        let document = fetch_json(client, &did_document_url(did, ctx.credential_issuer)?).await?;
+        if document.get("id").and_then(|v| v.as_str()) != Some(iss) {
+            return Err(invalid(
+                "the DID document is not the one of the credential's iss",
+            ));
+        }
+        let methods = document
+            .get("verificationMethod")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let method = methods
+            .iter()
+            .find(|m| m.get("id").and_then(|v| v.as_str()) == Some(kid))
+            .ok_or_else(|| invalid("the DID document has no verification method with that kid"))?;
+        let jwk = method
+            .get("publicKeyJwk")
+            .ok_or_else(|| invalid("the verification method has no publicKeyJwk"))?;
+        let key = EcPublicJwk::from_json(jwk).map_err(|e| invalid(e.to_string()))?;
+        return Ok((key, IssuerKeySource::DidWeb));
+    }
+    if iss != ctx.credential_issuer {
+        return Err(invalid(
+            "iss is not the credential issuer the wallet talked to",
+        ));
+    }
+    let url = well_known_url(iss, "jwt-vc-issuer").ok_or_else(|| invalid("iss is not a URL"))?;
+    let metadata: JwtVcIssuerMetadata = serde_json::from_value(fetch_json(client, &url).await?)
+        .map_err(|e| invalid(format!("JWT VC Issuer Metadata: {e}")))?;
+    // SD-JWT VC §4.3: the metadata's issuer must be the credential's iss.
+    if metadata.issuer != iss {
+        return Err(invalid("JWT VC Issuer Metadata is for another issuer"));
+    }
+    let published: Vec<(Option<String>, EcPublicJwk)> = metadata
+        .jwks
+        .keys
+        .iter()
+        .filter_map(|k| {
+            Some((
+                k.get("kid").and_then(|v| v.as_str()).map(str::to_owned),
+                EcPublicJwk::from_json(k).ok()?,
+            ))
+        })
+        .collect();
+    let key = match (
+        avow_crypto::jwk::header_jwk(jws.header()),
+        jws.header_str("kid"),
+    ) {
+        // D-18: a header key counts only if the issuer publishes it.
+        (Some(jwk), _) => {
+            let jwk = jwk.map_err(|e| invalid(e.to_string()))?;
+            published
+                .iter()
+                .find(|(_, k)| *k == jwk)
+                .map(|(_, k)| k.clone())
+                .ok_or_else(|| invalid("the header jwk is not published by the issuer"))?
+        }
+        (None, Some(kid)) => published
+            .iter()
+            .find(|(k, _)| k.as_deref() == Some(kid))
+            .map(|(_, k)| k.clone())
+            .ok_or_else(|| invalid("no published key has the credential's kid"))?,
+        (None, None) => {
+            return Err(invalid(
+                "the credential names no issuer key (x5c, jwk or kid)",
+            ));
+        }
+    };
+    Ok((key, IssuerKeySource::JwtVcIssuerMetadata))
+}
+
+/// `did:web` of an issuer identifier (port percent-encoded, path as `:` segments).
+pub fn did_web(issuer_id: &str) -> Option<String> {
+    let rest = issuer_id
+        .strip_prefix("https://")
+        .or_else(|| issuer_id.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return None;
+    }
+    let mut did = format!("did:web:{}", host.replace(':', "%3A"));
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        did.push(':');
+        did.push_str(segment);
+    }
+    Some(did)
+}
+
+/// The did:web resolution URL, with the scheme of the credential issuer
+/// (https; plain http only for a dev loopback issuer, which the client allows or refuses).
+fn did_document_url(
+    method_specific_id: &str,
+    credential_issuer: &str,
+) -> Result<String, WalletError> {
+    let scheme = if credential_issuer.starts_with("http://") {
+        "http"
+    } else {
+        "https"
+    };
+    let mut parts = method_specific_id.split(':');
+    let host = parts
+        .next()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| invalid("malformed did:web"))?
+        .replace("%3A", ":");
+    let path: Vec<&str> = parts.collect();
+    Ok(if path.is_empty() {
+        format!("{scheme}://{host}/.well-known/did.json")
+    } else {
+        format!("{scheme}://{host}/{}/did.json", path.join("/"))
+    })
+}
+
+async fn fetch_json(client: &HttpClient, url: &str) -> Result<serde_json::Value, WalletError> {
+    let fetched = client.get(url, "application/json").await?;
+    if fetched.status != 200 {
+        return Err(invalid(format!("{url} answered {}", fetched.status)));
+    }
+    fetched.json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_web_round_trip() {
+        let did = did_web("http://127.0.0.1:8080").unwrap_or_default();
+        assert_eq!(did, "did:web:127.0.0.1%3A8080");
+        assert_eq!(
+            did_document_url(did.trim_start_matches("did:web:"), "http://127.0.0.1:8080")
+                .ok()
+                .as_deref(),
+            Some("http://127.0.0.1:8080/.well-known/did.json")
+        );
+        assert_eq!(
+            did_document_url(
+                "issuer.example:tenants:a",
+                "https://issuer.example/tenants/a"
+            )
+            .ok()
+            .as_deref(),
+            Some("https://issuer.example/tenants/a/did.json")
+        );
+    }
 }
