@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const OPENID_CREDENTIAL: &str = "openid_credential";
 
 /// One `authorization_details` entry of type `openid_credential` (OID4VCI §5.1.1, §6.2).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuthorizationDetail {
     #[serde(rename = "type")]
     pub kind: String,

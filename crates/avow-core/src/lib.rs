@@ -9,6 +9,7 @@ pub mod client_attestation;
 pub mod clock;
 pub mod credential;
 pub mod dpop;
+pub mod encryption;
 pub mod error;
 pub mod metadata;
 pub mod nonce;

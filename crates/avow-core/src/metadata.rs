@@ -24,12 +24,31 @@ pub struct CredentialIssuerMetadata {
     pub deferred_credential_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_endpoint: Option<String>,
+    /// Encrypted Credential Requests (VCI §8.2, §10; ISS-META-13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_request_encryption: Option<crate::encryption::RequestEncryptionMetadata>,
+    /// Encrypted Credential Responses (VCI §8.3, §10; ISS-META-12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_response_encryption: Option<crate::encryption::ResponseEncryptionMetadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_credential_issuance: Option<BatchCredentialIssuance>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub display: Vec<Display>,
     pub credential_configurations_supported: BTreeMap<String, CredentialConfiguration>,
+    /// ETSI TS 119 472-3 issuer registration material (APT §5, §7.7; D-01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_info: Option<Vec<IssuerInfoEntry>>,
 }
+
+/// One `issuer_info` element: `{format, data}` (ISS-SMETA-05).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IssuerInfoEntry {
+    pub format: String,
+    pub data: serde_json::Value,
+}
+
+/// `typ` of signed Credential Issuer Metadata (OID4VCI §12.2.3).
+pub const SIGNED_METADATA_TYP: &str = "openidvci-issuer-metadata+jwt";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BatchCredentialIssuance {

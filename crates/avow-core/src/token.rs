@@ -1,5 +1,6 @@
 //! Token Request and Response (OID4VCI 1.0 §6, RFC 6749 §4.1.3, §5).
 
+use crate::authorization::{AuthorizationDetail, parse_authorization_details};
 use crate::error::ProtocolError;
 use crate::offer::PRE_AUTHORIZED_CODE_GRANT;
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,8 @@ pub enum TokenRequest {
         pre_authorized_code: String,
         tx_code: Option<String>,
         client_id: Option<String>,
+        /// May narrow the offered configurations (VCI §6.1.1; ISS-TPA-08, ISS-TOK-07).
+        authorization_details: Option<Vec<AuthorizationDetail>>,
     },
     /// RFC 6749 §4.1.3, RFC 7636 §4.5.
     AuthorizationCode {
@@ -19,6 +22,8 @@ pub enum TokenRequest {
         redirect_uri: String,
         code_verifier: String,
         client_id: Option<String>,
+        /// May narrow what was authorized (VCI §6.1.1; ISS-TOK-07).
+        authorization_details: Option<Vec<AuthorizationDetail>>,
     },
     /// RFC 6749 §6; `scope` may only narrow (ISS-TRT-04).
     RefreshToken {
@@ -45,6 +50,11 @@ impl TokenRequest {
             }
             Ok(first)
         };
+        let details = || -> Result<Option<Vec<AuthorizationDetail>>, ProtocolError> {
+            single("authorization_details")?
+                .map(|json| parse_authorization_details(&json))
+                .transpose()
+        };
         let grant_type = single("grant_type")?
             .ok_or_else(|| ProtocolError::invalid_request("grant_type is missing"))?;
         match grant_type.as_str() {
@@ -58,6 +68,7 @@ impl TokenRequest {
                     pre_authorized_code,
                     tx_code: single("tx_code")?,
                     client_id: single("client_id")?,
+                    authorization_details: details()?,
                 })
             }
             "authorization_code" => {
@@ -71,6 +82,7 @@ impl TokenRequest {
                     redirect_uri: required("redirect_uri")?,
                     code_verifier: required("code_verifier")?,
                     client_id: single("client_id")?,
+                    authorization_details: details()?,
                 })
             }
             "refresh_token" => {
@@ -127,7 +139,8 @@ mod tests {
             Ok(TokenRequest::PreAuthorizedCode {
                 pre_authorized_code: "c".into(),
                 tx_code: Some("1234".into()),
-                client_id: None
+                client_id: None,
+                authorization_details: None,
             })
         );
     }

@@ -18,4 +18,6 @@ pub enum CryptoError {
     Certificate(String),
     #[error("encryption error")]
     Encryption,
+    #[error("malformed JWE: {0}")]
+    MalformedJwe(&'static str),
 }

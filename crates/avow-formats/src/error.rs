@@ -74,6 +74,21 @@ pub enum FormatError {
     /// The random source produced a repeated salt or decoy (RFC 9901 §4.2.1, §9.3).
     #[error("the random source repeated a salt or digest")]
     WeakRandomness,
+    /// Structural damage in an mdoc `IssuerSigned`, its `issuerAuth` or its MSO (ISO 18013-5 §9.1.2).
+    #[error("malformed mdoc: {0}")]
+    MalformedMdoc(&'static str),
+    /// An `IssuerSignedItem` whose digest is not, or not uniquely, in the MSO `valueDigests` (ISO 18013-5 §9.3.1).
+    #[error("mdoc digest check failed: {0}")]
+    MdocDigest(&'static str),
+    /// The MSO `digestAlgorithm` is not `SHA-256` (HAIP §7; WAL-VAL-04).
+    #[error("unsupported digestAlgorithm (only SHA-256 is accepted)")]
+    UnsupportedDigestAlgorithm,
+    /// The credential is not of the expected type (`docType`, WAL-VAL-04).
+    #[error("the credential is not of the expected type")]
+    UnexpectedDocType,
+    /// The credential is bound to another key than the holder's (WAL-VAL-04).
+    #[error("the credential is bound to another key")]
+    DeviceKeyMismatch,
     /// Signing, signature verification, keys or base64.
     #[error("{0}")]
     Crypto(#[from] CryptoError),

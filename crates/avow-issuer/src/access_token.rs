@@ -42,6 +42,34 @@ pub struct RefreshGrant {
     pub family_started_at: i64,
 }
 
+/// `authorization_details` in a token request may narrow what was granted,
+/// never widen it (VCI §6.1.1, RFC 9396 §6.1; ISS-TOK-07, ISS-TPA-08).
+/// Returns the configurations and details the token will carry.
+pub fn narrow_grant(
+    granted: &[String],
+    granted_details: &[AuthorizationDetail],
+    requested: Option<&[AuthorizationDetail]>,
+) -> Result<(Vec<String>, Vec<AuthorizationDetail>), ApiError> {
+    let Some(requested) = requested else {
+        return Ok((granted.to_vec(), granted_details.to_vec()));
+    };
+    let mut ids = Vec::new();
+    for detail in requested {
+        if !granted.contains(&detail.credential_configuration_id) {
+            return Err(ApiError::at_as(
+                ProtocolError::invalid_authorization_details(format!(
+                    "{} was not authorized",
+                    detail.credential_configuration_id
+                )),
+            ));
+        }
+        if !ids.contains(&detail.credential_configuration_id) {
+            ids.push(detail.credential_configuration_id.clone());
+        }
+    }
+    Ok((ids, requested.to_vec()))
+}
+
 /// A stable, opaque Credential Dataset identifier per grant and configuration
 /// (VCI §3.3.4): stable so that a refreshed token names the same datasets.
 pub fn credential_identifier(grant_id: &str, configuration_id: &str) -> String {

@@ -20,6 +20,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/holders", put(import_holders).get(list_holders))
         .route("/admin/holders/{id}", get(get_holder))
         .route("/admin/holders/{id}/issuances", get(list_issuances))
+        .route(
+            "/admin/issuances/{id}/status",
+            get(crate::admin_status::get_issuance_status)
+                .post(crate::admin_status::set_issuance_status),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_admin_token,

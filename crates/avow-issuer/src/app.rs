@@ -18,7 +18,7 @@ pub fn public_router(state: AppState) -> Router {
     Router::new()
         .route(
             "/.well-known/openid-credential-issuer",
-            get(metadata::get_credential_issuer_metadata),
+            get(crate::signed_metadata::get_credential_issuer_metadata),
         )
         .route(
             "/.well-known/oauth-authorization-server",
@@ -48,6 +48,7 @@ pub fn public_router(state: AppState) -> Router {
             post(crate::challenge::handle_challenge_request),
         )
         .merge(crate::authorize::routes())
+        .merge(crate::status_list::routes())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

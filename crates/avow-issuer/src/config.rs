@@ -22,6 +22,15 @@ pub struct IssuerConfig {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub authorization: AuthorizationConfig,
+    /// `[metadata]`: signed metadata and the ETSI `issuer_info`.
+    #[serde(default)]
+    pub metadata: crate::signed_metadata::MetadataConfig,
+    /// `[encryption]`: credential request and response encryption (VCI §10).
+    #[serde(default)]
+    pub encryption: crate::credential_encryption::EncryptionConfig,
+    /// `[status_list]`: Token Status Lists (ISS-STAT).
+    #[serde(default)]
+    pub status_list: crate::status_list::StatusListConfig,
     /// `[holder_login]`: the holder login session of the authorization endpoint.
     #[serde(default)]
     pub holder_login: crate::authorize::HolderLoginConfig,
@@ -311,6 +320,12 @@ impl IssuerConfig {
             );
         }
         if let Err(message) = self.holder_login.validate() {
+            return invalid(message);
+        }
+        if let Err(message) = self.status_list.validate() {
+            return invalid(message);
+        }
+        if let Err(message) = self.metadata.validate() {
             return invalid(message);
         }
         if !(0..=600).contains(&p.clock_skew) {

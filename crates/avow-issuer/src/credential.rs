@@ -6,13 +6,10 @@ use crate::error::ApiError;
 use crate::key_proof::verify_proofs;
 use crate::state::{AppState, IssuerState};
 use avow_core::ProtocolError;
-use avow_core::credential::{
-    CredentialRequest, CredentialResponse, CredentialSelector, IssuedCredential,
-};
+use avow_core::credential::{CredentialResponse, CredentialSelector, IssuedCredential};
 use avow_core::error::Endpoint;
 use avow_crypto::hash::sha256_b64;
 use avow_store::{AccessTokenRecord, IssuanceRecord};
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -48,12 +45,12 @@ pub async fn issue_credential(
             )))
         }
     })?;
-    if !is_json(&headers) {
-        return Err(resource(ProtocolError::invalid_credential_request(
-            "the body must be application/json",
-        )));
-    }
-    let request = CredentialRequest::from_json(&body).map_err(resource)?;
+    // application/json or an encrypted application/jwt (ISS-ENC-01 … -07).
+    let decoded = state
+        .encryption
+        .decode_request(&headers, &body)
+        .map_err(resource)?;
+    let request = decoded.request;
     let configuration_id =
         select_configuration(&request.selector, access.authorization_details.as_ref())?;
     let configuration = state
@@ -84,13 +81,15 @@ pub async fn issue_credential(
     let now = state.now();
     let mut credentials = Vec::with_capacity(keys.len());
     for key in &keys {
+        // ISS-STAT-01, -02: a random, never reused status list index per credential.
+        let status = crate::status_list::allocate_status(&state).await?;
         let content = CredentialContent {
             configuration,
             subject_claims: subject_claims.clone(),
             holder_key: key,
             issued_at: now,
             expires_at: now + configuration.lifetime,
-            status: None,
+            status: status.as_ref().map(crate::status_list::StatusEntry::claim),
         };
         let credential = build_sd_jwt_vc(&state, &content).await?;
         state
@@ -102,6 +101,8 @@ pub async fn issue_credential(
                 key_thumbprint: key.thumbprint(),
                 issued_at: now,
                 expires_at: content.expires_at,
+                status_list_id: status.as_ref().map(|s| s.list_id.clone()),
+                status_index: status.as_ref().map(|s| s.index),
             })
             .await?;
         credentials.push(IssuedCredential {
@@ -123,7 +124,11 @@ pub async fn issue_credential(
                 fresh_nonce(&state),
             ),
         ],
-        Json(response),
+        // Success only: errors stay plain JSON (ISS-CRED-12, ISS-ENC-02).
+        crate::credential_encryption::encode_response(
+            decoded.response_encryption.as_ref(),
+            &response,
+        )?,
     )
         .into_response())
 }
@@ -163,14 +168,6 @@ fn select_configuration(
                 ))
             }),
     }
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// RFC 8705 §3: a certificate-bound token needs the same client certificate (ISS-CLI-03).

@@ -7,6 +7,7 @@
 
 pub mod access_token;
 pub mod admin;
+pub mod admin_status;
 pub mod app;
 pub mod authorization_grant;
 pub mod authorize;
@@ -15,6 +16,7 @@ pub mod challenge;
 pub mod client_auth;
 pub mod config;
 pub mod credential;
+pub mod credential_encryption;
 pub mod did_web;
 pub mod dpop;
 pub mod error;
@@ -28,7 +30,9 @@ pub mod redeem_authorization_code;
 pub mod redeem_pre_authorized_code;
 pub mod refresh_access_token;
 pub mod server;
+pub mod signed_metadata;
 pub mod state;
+pub mod status_list;
 pub mod tls;
 pub mod token;
 

@@ -20,6 +20,7 @@ pub fn credential_issuer_metadata(
     config: &IssuerConfig,
     issuer_id: &str,
     endpoints: &Endpoints,
+    encryption: &crate::credential_encryption::CredentialEncryption,
 ) -> CredentialIssuerMetadata {
     let configurations = config
         .credential_configurations
@@ -60,9 +61,13 @@ pub fn credential_issuer_metadata(
         nonce_endpoint: Some(endpoints.nonce.clone()),
         deferred_credential_endpoint: None,
         notification_endpoint: None,
+        // ISS-META-12, -13, -17: both objects, or neither.
+        credential_request_encryption: encryption.request_metadata().cloned(),
+        credential_response_encryption: encryption.response_metadata().cloned(),
         batch_credential_issuance: None,
         display: vec![display],
         credential_configurations_supported: configurations,
+        issuer_info: crate::signed_metadata::issuer_info(config),
     }
 }
 
@@ -127,11 +132,6 @@ pub fn jwt_vc_issuer_metadata(issuer_id: &str, keys: &IssuerKeys) -> JwtVcIssuer
 
 fn json_response(body: &Bytes) -> impl IntoResponse + use<> {
     ([(header::CONTENT_TYPE, "application/json")], body.clone())
-}
-
-/// `GET /.well-known/openid-credential-issuer` (ISS-META-01).
-pub async fn get_credential_issuer_metadata(State(state): State<AppState>) -> impl IntoResponse {
-    json_response(&state.credential_issuer_metadata)
 }
 
 /// `GET /.well-known/oauth-authorization-server` (ISS-ASMETA-01).

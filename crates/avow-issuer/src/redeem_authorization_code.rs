@@ -16,6 +16,7 @@ pub struct CodeExchange<'a> {
     pub code: &'a str,
     pub redirect_uri: &'a str,
     pub code_verifier: &'a str,
+    pub authorization_details: Option<&'a [avow_core::authorization::AuthorizationDetail]>,
 }
 
 /// Runs after client authentication and the DPoP check, so that a request
@@ -82,13 +83,18 @@ pub async fn redeem_authorization_code(
             "the DPoP key differs from the one bound at the authorization request",
         ));
     }
+    let (configuration_ids, authorization_details) = crate::access_token::narrow_grant(
+        &grant.configuration_ids,
+        &grant.authorization_details,
+        exchange.authorization_details,
+    )?;
     let token_grant = TokenGrant {
         holder_id: grant.holder_id.clone(),
-        configuration_ids: grant.configuration_ids.clone(),
+        configuration_ids,
         client_id: Some(record.client_id.clone()),
         grant_id: Some(record.grant_id.clone()),
         offer_id: grant.offer_id.clone(),
-        authorization_details: grant.authorization_details.clone(),
+        authorization_details,
         certificate_thumbprint: client.certificate_thumbprint.clone(),
     };
     let refresh = state

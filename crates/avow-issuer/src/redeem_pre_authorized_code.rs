@@ -18,15 +18,19 @@ pub async fn redeem_pre_authorized_code(
     dpop: &DpopKey,
     code: &str,
     tx_code: Option<&str>,
+    requested: Option<&[avow_core::authorization::AuthorizationDetail]>,
 ) -> Result<Response, ApiError> {
     let grant = check_code(state, code, tx_code).await?;
+    // The narrowing check runs after redemption: the code is single-use either way.
+    let (configuration_ids, authorization_details) =
+        crate::access_token::narrow_grant(&grant.configuration_ids, &[], requested)?;
     let token_grant = TokenGrant {
         holder_id: grant.holder_id,
-        configuration_ids: grant.configuration_ids,
+        configuration_ids,
         client_id: client.client_id.clone(),
         grant_id: None,
         offer_id: Some(grant.offer_id),
-        authorization_details: Vec::new(),
+        authorization_details,
         certificate_thumbprint: client.certificate_thumbprint.clone(),
     };
     issue_tokens(state, &token_grant, &dpop.jkt, None).await

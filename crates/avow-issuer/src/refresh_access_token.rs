@@ -20,28 +20,26 @@ pub async fn refresh_access_token(
 ) -> Result<Response, ApiError> {
     let invalid_grant = |d: &str| ApiError::at_as(ProtocolError::invalid_grant(d));
     let now = state.now();
-    let record = match state
-        .store
-        .rotate_refresh_token(&sha256_b64(refresh_token.as_bytes()), now)
-        .await?
-    {
-        RefreshRotation::Rotated(record) => record,
-        RefreshRotation::Reused { grant_id } => {
-            // A rotated token presented again: the family is compromised (ISS-TRT-03).
-            let revoked = state.store.revoke_grant(&grant_id).await?;
-            tracing::warn!(
-                revoked,
-                "refresh token reused after rotation; its family was revoked"
-            );
-            return Err(invalid_grant(
-                "the refresh token was already used; the authorization is revoked",
-            ));
-        }
-        RefreshRotation::Unknown => {
-            return Err(invalid_grant("the refresh token is unknown or expired"));
-        }
+    let token_hash = sha256_b64(refresh_token.as_bytes());
+    // Read without rotating first: a request that fails the DPoP or client
+    // binding must not burn the holder's token (ISS-TRT-02).
+    let Some(record) = state.store.active_refresh_token(&token_hash, now).await? else {
+        return match state.store.rotate_refresh_token(&token_hash, now).await? {
+            RefreshRotation::Reused { grant_id } => {
+                // A rotated token presented again: the family is compromised (ISS-TRT-03).
+                let revoked = state.store.revoke_grant(&grant_id).await?;
+                tracing::warn!(
+                    revoked,
+                    "refresh token reused after rotation; its family was revoked"
+                );
+                Err(invalid_grant(
+                    "the refresh token was already used; the authorization is revoked",
+                ))
+            }
+            _ => Err(invalid_grant("the refresh token is unknown or expired")),
+        };
     };
-    let refresh: RefreshGrant = serde_json::from_value(record.grant)
+    let refresh: RefreshGrant = serde_json::from_value(record.grant.clone())
         .map_err(|_| ApiError::at_as(ProtocolError::server_error("stored grant is unreadable")))?;
     let grant = &refresh.grant;
     // ISS-TRT-02: same DPoP key and same client instance as the original grant.
@@ -90,6 +88,19 @@ pub async fn refresh_access_token(
                 )));
             }
             narrowed
+        }
+    };
+    // Every check passed: now rotate, exactly once across instances.
+    let record = match state.store.rotate_refresh_token(&token_hash, now).await? {
+        RefreshRotation::Rotated(record) => record,
+        RefreshRotation::Reused { grant_id } => {
+            state.store.revoke_grant(&grant_id).await?;
+            return Err(invalid_grant(
+                "the refresh token was already used; the authorization is revoked",
+            ));
+        }
+        RefreshRotation::Unknown => {
+            return Err(invalid_grant("the refresh token is unknown or expired"));
         }
     };
     let token_grant = TokenGrant {

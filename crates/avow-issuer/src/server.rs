@@ -34,6 +34,7 @@ pub async fn build_state(
         .map_err(|e| StartError::Io(format!("{}: {e}", config.storage.data_dir.display())))?;
     let store = Store::connect(&config.database_url()).await?;
     let keys = IssuerKeys::load(&config, clock.now())?;
+    let encryption = crate::credential_encryption::CredentialEncryption::load(&config)?;
     let client_auth = crate::client_auth::ClientAuthTrust::load(&config, clock.now())
         .map_err(|e| StartError::Io(e.to_string()))?;
     let mut candidate = [0u8; 32];
@@ -47,7 +48,7 @@ pub async fn build_state(
             .map_err(|e| StartError::Io(e.to_string()))
     };
     let credential_issuer_metadata = encode(serde_json::to_vec(
-        &crate::metadata::credential_issuer_metadata(&config, &issuer_id, &endpoints),
+        &crate::metadata::credential_issuer_metadata(&config, &issuer_id, &endpoints, &encryption),
     ))?;
     let authorization_server_metadata = encode(serde_json::to_vec(
         &crate::metadata::authorization_server_metadata(&config, &issuer_id, &endpoints),
@@ -64,6 +65,7 @@ pub async fn build_state(
         endpoints,
         store,
         keys,
+        encryption,
         nonces: ServerNonces::new(&nonce_key),
         clock,
         random,

@@ -29,6 +29,8 @@ pub struct IssuerState {
     pub endpoints: Endpoints,
     pub store: Store,
     pub keys: IssuerKeys,
+    /// Credential request decryption and response encryption (VCI §10).
+    pub encryption: crate::credential_encryption::CredentialEncryption,
     pub nonces: ServerNonces,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,

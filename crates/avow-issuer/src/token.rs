@@ -52,6 +52,7 @@ pub async fn handle_token_request(
             pre_authorized_code,
             tx_code,
             client_id: _,
+            authorization_details,
         } => {
             redeem_pre_authorized_code(
                 &state,
@@ -59,6 +60,7 @@ pub async fn handle_token_request(
                 &dpop,
                 &pre_authorized_code,
                 tx_code.as_deref(),
+                authorization_details.as_deref(),
             )
             .await
         }
@@ -67,11 +69,13 @@ pub async fn handle_token_request(
             redirect_uri,
             code_verifier,
             client_id: _,
+            authorization_details,
         } => {
             let exchange = CodeExchange {
                 code: &code,
                 redirect_uri: &redirect_uri,
                 code_verifier: &code_verifier,
+                authorization_details: authorization_details.as_deref(),
             };
             redeem_authorization_code(&state, &client, &dpop, exchange).await
         }

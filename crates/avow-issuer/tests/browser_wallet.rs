@@ -286,6 +286,7 @@ impl WalletHome {
             client_id: CLIENT_ID.into(),
             wia_source: Some(Arc::new(provider)),
             prefer_anonymous: false,
+            encryption: None,
         };
         let store = CredentialStore::open(&self.dir).expect("open the credential store");
         Wallet::with_clock(options, store, issuer.clock.clone()).expect("wallet")

@@ -217,10 +217,15 @@ async fn check_metadata(issuer: &TestIssuer) {
         "deferred_credential_endpoint",
         "notification_endpoint",
         "batch_credential_issuance",
+    ] {
+        assert!(metadata.get(absent).is_none(), "{absent} must be absent");
+    }
+    // ISS-META-12, -13, -17: offered by default (tests/encryption.rs has the details).
+    for present in [
         "credential_response_encryption",
         "credential_request_encryption",
     ] {
-        assert!(metadata.get(absent).is_none(), "{absent} must be absent");
+        assert!(metadata.get(present).is_some(), "{present} must be present");
     }
     assert_eq!(
         metadata["display"],

@@ -54,6 +54,7 @@ fn wallet(issuer: &TestIssuer, dir: &std::path::Path) -> Wallet {
             DevWalletProvider::load(&cert, &key).expect("provider"),
         )),
         prefer_anonymous: false,
+        encryption: None,
     };
     Wallet::with_clock(
         options,

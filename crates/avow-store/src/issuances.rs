@@ -12,7 +12,8 @@ impl Store {
     pub async fn record_issuance(&self, record: &IssuanceRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO issuances (id, holder_id, configuration_id, key_thumbprint, \
-             issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+             issued_at, expires_at, status_list_id, status_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&record.id)
         .bind(&record.holder_id)
@@ -20,6 +21,8 @@ impl Store {
         .bind(&record.key_thumbprint)
         .bind(record.issued_at)
         .bind(record.expires_at)
+        .bind(record.status_list_id.as_deref())
+        .bind(record.status_index.map(i64::from))
         .execute(&self.pool)
         .await
         .map_err(StoreError::db("record issuance"))?;
@@ -32,8 +35,9 @@ impl Store {
         holder_id: &str,
     ) -> Result<Vec<IssuanceRecord>, StoreError> {
         sqlx::query(
-            "SELECT id, holder_id, configuration_id, key_thumbprint, issued_at, expires_at \
-             FROM issuances WHERE holder_id = $1 ORDER BY issued_at, id",
+            "SELECT id, holder_id, configuration_id, key_thumbprint, issued_at, expires_at, \
+             status_list_id, status_index FROM issuances WHERE holder_id = $1 \
+             ORDER BY issued_at, id",
         )
         .bind(holder_id)
         .fetch_all(&self.pool)
@@ -42,6 +46,21 @@ impl Store {
         .iter()
         .map(issuance_from_row)
         .collect()
+    }
+
+    /// One issuance record, by id.
+    pub async fn issuance(&self, id: &str) -> Result<Option<IssuanceRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, holder_id, configuration_id, key_thumbprint, issued_at, expires_at, \
+             status_list_id, status_index FROM issuances WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("read issuance"))?
+        .as_ref()
+        .map(issuance_from_row)
+        .transpose()
     }
 }
 
@@ -53,5 +72,12 @@ fn issuance_from_row(row: &AnyRow) -> Result<IssuanceRecord, StoreError> {
         key_thumbprint: column(row, "key_thumbprint")?,
         issued_at: column(row, "issued_at")?,
         expires_at: column(row, "expires_at")?,
+        status_list_id: column(row, "status_list_id")?,
+        status_index: column::<Option<i64>>(row, "status_index")?
+            .map(|i| {
+                u32::try_from(i)
+                    .map_err(|_| StoreError::Corrupt(format!("column status_index = {i}")))
+            })
+            .transpose()?,
     })
 }

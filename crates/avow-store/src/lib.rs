@@ -30,6 +30,7 @@ mod par;
 mod records;
 mod refresh_tokens;
 mod single_use;
+mod status_lists;
 mod store;
 mod tokens;
 
@@ -38,5 +39,9 @@ pub use records::{
     AccessTokenRecord, AuthSessionRecord, AuthorizationCodeRecord, CodeRedemption, Holder,
     IssuanceRecord, IssuerStateRecord, NewOffer, ParConsumption, ParRecord, PreAuthorizedGrant,
     RefreshRotation, RefreshTokenRecord,
+};
+pub use status_lists::{
+    AllocationRandom, STATUS_INVALID, STATUS_SUSPENDED, STATUS_VALID, StatusAllocation,
+    StatusListRecord, StatusUpdate,
 };
 pub use store::{Backend, Store};

@@ -86,6 +86,10 @@ pub struct IssuanceRecord {
     pub key_thumbprint: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The Token Status List entry of the credential (ISS-STAT-01), when
+    /// status lists are on: list id and index.
+    pub status_list_id: Option<String>,
+    pub status_index: Option<u32>,
 }
 
 /// A pushed authorization request (RFC 9126), stored by the hash of its

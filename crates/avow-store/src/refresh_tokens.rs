@@ -82,6 +82,30 @@ impl Store {
         }
     }
 
+    /// The active, unexpired refresh token with this hash, without changing
+    /// it: the issuer checks the DPoP and client-instance binding first, so a
+    /// thief without the keys cannot burn the holder's token (ISS-TRT-02).
+    pub async fn active_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        sqlx::query(
+            "SELECT token_hash, grant_id, grant_json, issued_at, expires_at FROM refresh_tokens \
+             WHERE token_hash = $1 AND state = 'active' AND expires_at > $2 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_grants \
+             WHERE revoked_grants.grant_id = refresh_tokens.grant_id)",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("read refresh token"))?
+        .as_ref()
+        .map(refresh_token_from_row)
+        .transpose()
+    }
+
     /// Revokes the grant: every access token and every active refresh token
     /// issued under it, and, through `revoked_grants`, any token of the
     /// grant stored later (ISS-TAC-03, ISS-TRT-03). Idempotent. Returns how

@@ -74,6 +74,8 @@ fn issuance(id: &str, holder_id: &str, issued_at: i64) -> IssuanceRecord {
         key_thumbprint: format!("kt-{id}"),
         issued_at,
         expires_at: issued_at + 86_400,
+        status_list_id: None,
+        status_index: None,
     }
 }
 

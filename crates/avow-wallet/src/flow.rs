@@ -4,8 +4,9 @@
 use crate::attestation::ClientAttestation;
 use crate::authorize::{Pkce, UserAgent, authorization_url, parse_callback};
 use crate::client::{Fetched, HttpClient};
+use crate::encryption::RequestEncryption;
 use crate::error::WalletError;
-use crate::issuer::{IssuerInfo, discover};
+use crate::issuer::IssuerInfo;
 use crate::offer::resolve_offer;
 use crate::store::{CredentialStore, StoredCredential, StoredGrant};
 use crate::validate::{ValidationContext, validate_sd_jwt_vc};
@@ -34,6 +35,8 @@ pub struct IssuanceSession<'a> {
     clock: &'a dyn Clock,
     /// Wallet attestation presented at PAR and token (WAL-ATT-02); `None` = anonymous.
     attestation: Option<ClientAttestation>,
+    /// Response-encryption preference (WAL-CRED-08): `None` encrypts only when the issuer requires it.
+    encryption: Option<crate::encryption::Enc>,
 }
 
 impl<'a> IssuanceSession<'a> {
@@ -49,7 +52,15 @@ impl<'a> IssuanceSession<'a> {
             access_token: None,
             clock,
             attestation: None,
+            encryption: None,
         })
+    }
+
+    /// Asks for encrypted credential responses with this `enc` (when the
+    /// issuer lists it), the request then encrypted too (WAL-CRED-08, -09).
+    pub fn with_encryption(mut self, preference: Option<crate::encryption::Enc>) -> Self {
+        self.encryption = preference;
+        self
     }
 
     /// Authenticates PAR and token requests with this wallet attestation.
@@ -362,13 +373,32 @@ impl<'a> IssuanceSession<'a> {
             }
         };
         let url = self.info.metadata.credential_endpoint.clone();
-        let fetched = self
-            .send_with_dpop("POST", &url, Some(token), |r| r.json(&body))
-            .await?;
-        if fetched.status != 200 {
-            return Err(fetched.error());
+        // WAL-CRED-08 … -10, -12: encrypted when required or preferred; a
+        // fresh ephemeral key per request; one retry with encryption on
+        // invalid_encryption_parameters (WAL-CRED-11).
+        let mut force = false;
+        loop {
+            let encryption = RequestEncryption::plan(&self.info.metadata, self.encryption, force)?;
+            let (content_type, bytes) = encryption.encode(body.clone())?;
+            let fetched = self
+                .send_with_dpop("POST", &url, Some(token), |r| {
+                    r.header(reqwest::header::CONTENT_TYPE, content_type)
+                        .body(bytes.clone())
+                })
+                .await?;
+            if fetched.status == 200 {
+                return encryption.decode_response(&fetched);
+            }
+            let error = fetched.error();
+            let retry = !force
+                && !encryption.encrypts_response()
+                && self.info.metadata.credential_response_encryption.is_some()
+                && error.protocol_error() == Some("invalid_encryption_parameters");
+            if !retry {
+                return Err(error);
+            }
+            force = true;
         }
-        fetched.json()
     }
 }
 
@@ -409,6 +439,11 @@ pub struct WalletOptions {
     pub wia_source: Option<Arc<dyn WiaSource>>,
     /// Use anonymous pre-authorized access when the issuer allows it (VCI §12.3).
     pub prefer_anonymous: bool,
+    /// Credential response encryption (WAL-CRED-08 … -10): `None` encrypts
+    /// only when the issuer requires it; `Some(enc)` always asks for
+    /// encrypted responses, preferring `enc` when the issuer lists it, and
+    /// refuses issuers that offer no response encryption.
+    pub encryption: Option<crate::encryption::Enc>,
 }
 
 /// A credential that passed validation and was stored.
@@ -423,6 +458,7 @@ pub struct Wallet {
     store: CredentialStore,
     options: WalletOptions,
     clock: Arc<dyn Clock>,
+    signed_metadata: crate::issuer::SignedMetadataPolicy,
 }
 
 impl Wallet {
@@ -440,7 +476,26 @@ impl Wallet {
             store,
             options,
             clock,
+            signed_metadata: crate::issuer::SignedMetadataPolicy::Prefer,
         })
+    }
+
+    /// How this wallet treats signed issuer metadata (default: prefer and verify).
+    pub fn with_signed_metadata(mut self, policy: crate::issuer::SignedMetadataPolicy) -> Self {
+        self.signed_metadata = policy;
+        self
+    }
+
+    /// Issuer discovery under this wallet's signed-metadata policy and trust anchors.
+    pub async fn discover(&self, credential_issuer: &str) -> Result<IssuerInfo, WalletError> {
+        crate::issuer::discover_with(
+            &self.client,
+            credential_issuer,
+            self.signed_metadata,
+            &self.options.trust_anchors,
+            self.clock.now(),
+        )
+        .await
     }
 
     pub fn store(&self) -> &CredentialStore {
@@ -454,7 +509,7 @@ impl Wallet {
     /// Resolves an offer without acting on it, for the holder to confirm (WAL-OFFER-08).
     pub async fn preview(&self, link: &str) -> Result<(CredentialOffer, IssuerInfo), WalletError> {
         let offer = resolve_offer(&self.client, link).await?;
-        let info = discover(&self.client, &offer.credential_issuer).await?;
+        let info = self.discover(&offer.credential_issuer).await?;
         // WAL-OFFER-05: every offered id must be in the issuer's metadata.
         for id in &offer.credential_configuration_ids {
             if !info
@@ -532,7 +587,8 @@ impl Wallet {
             && info
                 .authorization_server
                 .pre_authorized_grant_anonymous_access_supported;
-        let session = IssuanceSession::new(&self.client, info, self.clock.as_ref())?;
+        let session = IssuanceSession::new(&self.client, info, self.clock.as_ref())?
+            .with_encryption(self.options.encryption);
         match &self.options.wia_source {
             Some(_) if anonymous_allowed && self.options.prefer_anonymous => Ok(session),
             Some(source) => {
@@ -648,7 +704,7 @@ impl Wallet {
             .grant
             .clone()
             .ok_or_else(|| WalletError::Metadata("this credential has no refresh token".into()))?;
-        let info = Arc::new(discover(&self.client, &old.credential_issuer).await?);
+        let info = Arc::new(self.discover(&old.credential_issuer).await?);
         let source = self
             .options
             .wia_source
@@ -666,6 +722,7 @@ impl Wallet {
         let dpop_key =
             SoftwareSigner::from_pkcs8(&avow_crypto::b64::decode(&grant.dpop_key_pkcs8)?)?;
         let mut session = IssuanceSession::new(&self.client, info, self.clock.as_ref())?
+            .with_encryption(self.options.encryption)
             .with_dpop_key(dpop_key)
             .with_attestation(ClientAttestation::new(
                 grant.client_id.clone(),
@@ -769,6 +826,15 @@ impl Wallet {
             },
         )
         .await?;
+        // WAL-VAL-07: the status list entry, before storing (see crate::status).
+        let status_checked = crate::status::check_at_receipt(
+            &self.client,
+            &self.options.trust_anchors,
+            &verified.claims,
+            self.clock.now(),
+            self.options.clock_skew,
+        )
+        .await?;
         let display_name =
             |d: &[avow_core::metadata::Display]| d.iter().find_map(|d| d.name.clone());
         let stored = StoredCredential {
@@ -791,6 +857,7 @@ impl Wallet {
                 .and_then(serde_json::Value::as_i64),
             notification_id: response.notification_id,
             grant,
+            status_checked,
         };
         // WAL-VAL-08: stored only after validation passed.
         self.store.put(&stored)?;

@@ -5,10 +5,12 @@
 pub mod attestation;
 pub mod authorize;
 pub mod client;
+pub mod encryption;
 pub mod error;
 pub mod flow;
 pub mod issuer;
 pub mod offer;
+pub mod status;
 pub mod store;
 pub mod validate;
 

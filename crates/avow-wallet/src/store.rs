@@ -34,6 +34,10 @@ pub struct StoredCredential {
     /// What refreshing this credential needs (authorization-code flow only).
     #[serde(default)]
     pub grant: Option<StoredGrant>,
+    /// The status list check at receipt (WAL-VAL-07): `Some(true)` VALID,
+    /// `Some(false)` the list was unreachable, `None` no status reference.
+    #[serde(default)]
+    pub status_checked: Option<bool>,
 }
 
 /// A refresh token with the keys it is bound to (WAL-TOK-04, -05): stored
@@ -176,6 +180,7 @@ mod tests {
             expires_at: None,
             notification_id: None,
             grant: None,
+            status_checked: None,
         }
     }
 

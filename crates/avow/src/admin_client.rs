@@ -46,6 +46,48 @@ impl AdminClient {
             .unwrap_or(0))
     }
 
+    /// `GET /admin/holders/{holder}/issuances`: the holder's issuance records.
+    pub async fn issuances(&self, holder: &str) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .http
+            .get(format!("{}/admin/holders/{holder}/issuances", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .context("admin API unreachable")?;
+        Ok(Self::check(response).await?.json().await?)
+    }
+
+    /// `GET /admin/issuances/{id}/status`: `{id, status, status_list}` (ISS-STAT-06).
+    pub async fn issuance_status(&self, id: &str) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .http
+            .get(format!("{}/admin/issuances/{id}/status", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .context("admin API unreachable")?;
+        Ok(Self::check(response).await?.json().await?)
+    }
+
+    /// `POST /admin/issuances/{id}/status` with `revoked`, `suspended` or
+    /// `valid` (ISS-STAT-06); answers `{id, status, status_list}`.
+    pub async fn set_issuance_status(
+        &self,
+        id: &str,
+        status: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .http
+            .post(format!("{}/admin/issuances/{id}/status", self.base))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "status": status }))
+            .send()
+            .await
+            .context("admin API unreachable")?;
+        Ok(Self::check(response).await?.json().await?)
+    }
+
     pub async fn create_offer(&self, request: &CreateOfferRequest) -> anyhow::Result<CreatedOffer> {
         let response = self
             .http

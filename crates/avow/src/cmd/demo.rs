@@ -85,6 +85,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         client_id: DEMO_CLIENT_ID.into(),
         wia_source: Some(Arc::new(provider)),
         prefer_anonymous: false,
+        encryption: None,
     };
     let wallet = Wallet::new(options, CredentialStore::open(&data_dir.join("wallet"))?)?;
     let outcome = run_flows(&wallet, &admin, &created).await;

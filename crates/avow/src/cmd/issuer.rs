@@ -44,6 +44,9 @@ pub enum IssuerCommand {
     /// Holder records.
     #[command(subcommand)]
     Holders(HoldersCommand),
+    /// Credential status (Token Status List): revoke, suspend, resume, show.
+    #[command(subcommand)]
+    Status(StatusCommand),
     /// Print the embedded default configuration (a starting point for issuer.toml).
     DefaultConfig,
 }
@@ -68,6 +71,43 @@ pub enum HoldersCommand {
     /// Import holders from a JSON array of {"id", "claims"} objects.
     Import {
         file: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// `avow issuer status …` (ISS-STAT-06, ISS-ADM-02).
+#[derive(Subcommand)]
+pub enum StatusCommand {
+    /// Revoke a credential (final: it can never be valid again).
+    Revoke {
+        /// The issuance id (see `avow issuer status list --holder …`).
+        issuance_id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Suspend a credential (temporarily invalid).
+    Suspend {
+        issuance_id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Resume a suspended credential (valid again).
+    Resume {
+        issuance_id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show the status of one credential.
+    Show {
+        issuance_id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List a holder's issued credentials with their status.
+    List {
+        #[arg(long)]
+        holder: String,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -163,6 +203,7 @@ pub async fn run(command: IssuerCommand) -> anyhow::Result<ExitCode> {
             println!("imported {count} holder(s)");
             Ok(ExitCode::SUCCESS)
         }
+        IssuerCommand::Status(command) => status(command).await,
         IssuerCommand::DefaultConfig => {
             print!("{}", avow_issuer::config::DEFAULT_CONFIG);
             Ok(ExitCode::SUCCESS)
@@ -252,4 +293,54 @@ pub fn print_offer(
         println!("QR code written to {}", path.display());
     }
     Ok(())
+}
+
+fn print_status(entry: &serde_json::Value) {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
+    println!(
+        "{}  {}  idx {} of {}",
+        text(&entry["id"]),
+        text(&entry["status"]).to_uppercase(),
+        entry["status_list"]["idx"],
+        text(&entry["status_list"]["uri"])
+    );
+}
+
+/// `avow issuer status …`: through the admin API (ISS-STAT-06).
+async fn status(command: StatusCommand) -> anyhow::Result<ExitCode> {
+    let (id, admin, change) = match command {
+        StatusCommand::Revoke { issuance_id, admin } => (issuance_id, admin, Some("revoked")),
+        StatusCommand::Suspend { issuance_id, admin } => (issuance_id, admin, Some("suspended")),
+        StatusCommand::Resume { issuance_id, admin } => (issuance_id, admin, Some("valid")),
+        StatusCommand::Show { issuance_id, admin } => (issuance_id, admin, None),
+        StatusCommand::List { holder, admin } => {
+            let client = admin.client()?;
+            let issuances = client.issuances(&holder).await?;
+            let list = issuances.as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no issuances for {holder}");
+            }
+            for issuance in list {
+                let id = issuance["id"].as_str().unwrap_or_default();
+                let configuration = issuance["credential_configuration_id"]
+                    .as_str()
+                    .unwrap_or_default();
+                match client.issuance_status(id).await {
+                    Ok(entry) => {
+                        print!("{configuration}  ");
+                        print_status(&entry);
+                    }
+                    Err(_) => println!("{configuration}  {id}  (no status list entry)"),
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let client = admin.client()?;
+    let entry = match change {
+        Some(status) => client.set_issuance_status(&id, status).await?,
+        None => client.issuance_status(&id).await?,
+    };
+    print_status(&entry);
+    Ok(ExitCode::SUCCESS)
 }

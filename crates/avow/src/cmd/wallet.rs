@@ -56,6 +56,15 @@ pub enum WalletCommand {
         #[command(flatten)]
         wallet: WalletArgs,
     },
+    /// Check a stored credential's status list entry: prints VALID, INVALID or SUSPENDED
+    /// (exit code 0 only when VALID).
+    Status {
+        id: String,
+        #[command(flatten)]
+        wallet: WalletArgs,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -124,6 +133,7 @@ impl ConnectArgs {
             client_id: self.client_id.clone(),
             wia_source,
             prefer_anonymous: self.anonymous,
+            encryption: None,
         };
         Ok(Wallet::new(
             options,
@@ -283,6 +293,41 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        WalletCommand::Status {
+            id,
+            wallet,
+            connect,
+        } => {
+            let wallet_app = connect.wallet(&wallet)?;
+            let credential = wallet_app
+                .store()
+                .get(&id)?
+                .with_context(|| format!("no credential {id}"))?;
+            let anchors = load_anchors(&connect.trust_anchors)?;
+            let now = avow_core::Clock::now(&avow_core::SystemClock);
+            let status = avow_wallet::status::stored_credential_status(
+                wallet_app.client(),
+                &anchors,
+                &credential,
+                now,
+                60,
+            )
+            .await?;
+            match status {
+                None => {
+                    println!("NO STATUS (the credential carries no status list reference)");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(avow_formats::status_list::StatusType::Valid) => {
+                    println!("VALID");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(other) => {
+                    println!("{other}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
         WalletCommand::Show { id, wallet } => {
             let store = CredentialStore::open(&wallet.wallet_dir)?;
             let credential = store
@@ -292,6 +337,14 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
             println!("format:        {}", credential.format);
             println!("configuration: {}", credential.credential_configuration_id);
             println!("issuer:        {}", credential.credential_issuer);
+            println!(
+                "status:        {}",
+                match credential.status_checked {
+                    Some(true) => "VALID when received (check now: avow wallet status ID)",
+                    Some(false) => "NOT CHECKED: the status list was unreachable when received",
+                    None => "no status list reference",
+                }
+            );
             println!(
                 "holder key:    {} (DEVELOPMENT software key store)",
                 credential.holder_key_thumbprint
