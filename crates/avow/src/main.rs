@@ -32,6 +32,9 @@ enum Command {
     /// Measure issuance throughput and latency.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// APTITUDE conformance runner: check an issuer black-box over HTTP.
+    #[command(subcommand)]
+    Conformance(cmd::conformance::ConformanceCommand),
 }
 
 fn init_tracing(default: &str) {
@@ -72,6 +75,10 @@ fn main() -> ExitCode {
             Command::Bench(c) => {
                 init_tracing("error");
                 cmd::bench::run(c).await
+            }
+            Command::Conformance(c) => {
+                init_tracing("warn");
+                cmd::conformance::run(c).await
             }
         }
     });
