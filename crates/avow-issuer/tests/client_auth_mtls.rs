@@ -135,6 +135,7 @@ impl MtlsIssuer {
             private_key: key_path,
             client_ca: vec![],
             client_id_from: ClientIdSource::SanUri,
+            backend_clients: vec![],
             public_url: None,
         });
         let state = build_state(
@@ -327,6 +328,51 @@ async fn iss_cli_01_tls_client_auth() {
         .expect("plain listener");
     assert_eq!(response.status(), 200);
 
+    if let Some(running) = issuer.running.take() {
+        running.stop().await;
+    }
+}
+
+/// ISS-CLI-03: a token issued to a client authenticated by its certificate
+/// is bound to that certificate: without it the credential endpoint answers
+/// 401 invalid_token; with it the request gets past the binding (here to the
+/// DPoP check).
+#[tokio::test]
+async fn iss_cli_03_certificate_bound_tokens() {
+    let mut issuer = MtlsIssuer::start().await;
+    let dev_ca = dev_ca(&issuer.dev_ca.0, &issuer.dev_ca.1);
+    let trusted = issuer.tls_client(Some(&client_identity(&dev_ca, CLIENT_ID)));
+    let (status, body) = issuer.token_request(&trusted, Some(CLIENT_ID)).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().expect("token").to_owned();
+    let request = |client: &reqwest::Client, base: &str| {
+        client
+            .post(format!("{base}/credential"))
+            .header("authorization", format!("DPoP {token}"))
+            .json(&serde_json::json!({"credential_configuration_id": "pid-sd-jwt"}))
+            .send()
+    };
+    let without_cert = request(&issuer.plain, &issuer.url).await.expect("plain");
+    assert_eq!(without_cert.status(), 401);
+    let challenge = without_cert
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        challenge.contains("invalid_token") && challenge.contains("certificate"),
+        "{challenge}"
+    );
+    let with_cert = request(&trusted, &issuer.tls_url).await.expect("tls");
+    assert_eq!(with_cert.status(), 401);
+    let challenge = with_cert
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
     if let Some(running) = issuer.running.take() {
         running.stop().await;
     }

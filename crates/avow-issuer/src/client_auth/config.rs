@@ -148,6 +148,11 @@ pub struct MtlsConfig {
     /// from `server.public_url`: published as `mtls_endpoint_aliases` (RFC 8705 §5).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// client_ids of wallet backends in the Backend-for-Frontend design: they
+    /// authenticate with their certificate, but their tokens are bound only to
+    /// the DPoP key they forward, not to the certificate (ISS-CLI-02).
+    #[serde(default)]
+    pub backend_clients: Vec<String>,
 }
 
 impl ClientAuthConfig {

@@ -305,6 +305,7 @@ mod tests {
             private_key: "k".into(),
             client_ca: vec![],
             client_id_from: ClientIdSource::SanUri,
+            backend_clients: vec![],
             public_url: Some("https://mtls.i.example/".into()),
         });
         assert_eq!(

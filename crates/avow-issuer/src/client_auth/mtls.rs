@@ -67,11 +67,20 @@ pub(super) fn authenticate(
             }
         }));
     }
+    // ISS-CLI-02: a Backend-for-Frontend authenticates itself, but the
+    // wallet calls the credential endpoint directly: its tokens stay bound
+    // to the forwarded DPoP key only. Per-instance certificates bind (ISS-CLI-03).
+    let backend = state
+        .config
+        .client_authentication
+        .mtls
+        .as_ref()
+        .is_some_and(|m| m.backend_clients.iter().any(|c| c == client_id));
     Ok(AuthenticatedClient {
         client_id: Some(client_id.to_owned()),
         method: ClientAuthMethod::TlsClientAuth,
         instance_jkt: None,
-        certificate_thumbprint: peer.thumbprint(),
+        certificate_thumbprint: if backend { None } else { peer.thumbprint() },
     })
 }
 
