@@ -37,6 +37,11 @@ pub enum ErrorCode {
     InvalidNonce,
     InvalidEncryptionParameters,
     CredentialRequestDenied,
+    // OpenID4VCI 1.0 §9.3
+    InvalidTransactionId,
+    // OpenID4VCI 1.0 §11.3
+    InvalidNotificationId,
+    InvalidNotificationRequest,
     // RFC 6749 §4.1.2.1 / generic
     AccessDenied,
     ServerError,
@@ -67,6 +72,9 @@ impl ErrorCode {
             Self::InvalidNonce => "invalid_nonce",
             Self::InvalidEncryptionParameters => "invalid_encryption_parameters",
             Self::CredentialRequestDenied => "credential_request_denied",
+            Self::InvalidTransactionId => "invalid_transaction_id",
+            Self::InvalidNotificationId => "invalid_notification_id",
+            Self::InvalidNotificationRequest => "invalid_notification_request",
             Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
             Self::NotFound => "not_found",
@@ -163,6 +171,9 @@ constructors! {
     invalid_proof => InvalidProof,
     invalid_nonce => InvalidNonce,
     credential_request_denied => CredentialRequestDenied,
+    invalid_transaction_id => InvalidTransactionId,
+    invalid_notification_id => InvalidNotificationId,
+    invalid_notification_request => InvalidNotificationRequest,
     server_error => ServerError,
 }
 

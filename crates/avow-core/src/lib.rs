@@ -11,6 +11,7 @@ pub mod credential;
 pub mod dpop;
 pub mod encryption;
 pub mod error;
+pub mod key_attestation;
 pub mod metadata;
 pub mod nonce;
 pub mod offer;

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 /// Format identifier of SD-JWT VC (OID4VCI A.3.1; never `vc+sd-jwt`, C-01).
 pub const FORMAT_DC_SD_JWT: &str = "dc+sd-jwt";
+/// Format identifier of ISO mdoc (OID4VCI A.2.1).
+pub const FORMAT_MSO_MDOC: &str = "mso_mdoc";
 
 /// OID4VCI §12.2.4.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -88,10 +90,14 @@ pub struct CredentialConfiguration {
     /// `dc+sd-jwt`: the credential type (SD-JWT VC §2.2.2.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vct: Option<String>,
+    /// `mso_mdoc`: the document type (OID4VCI A.2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctype: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cryptographic_binding_methods_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub credential_signing_alg_values_supported: Vec<String>,
+    /// JOSE names for JWT formats, COSE integers for `mso_mdoc` (VCI A.2.2).
+    pub credential_signing_alg_values_supported: Vec<serde_json::Value>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub proof_types_supported: BTreeMap<String, ProofTypeMetadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
             get(crate::admin_status::get_issuance_status)
                 .post(crate::admin_status::set_issuance_status),
         )
+        .merge(crate::admin_deferred::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_admin_token,

@@ -49,6 +49,8 @@ pub fn public_router(state: AppState) -> Router {
         )
         .merge(crate::authorize::routes())
         .merge(crate::status_list::routes())
+        .merge(crate::deferred::routes(&state.config))
+        .merge(crate::notification::routes(&state.config))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -21,7 +21,7 @@ pub struct CredentialContent<'a> {
     pub issued_at: i64,
     pub expires_at: i64,
     /// The `status` claim (Token Status List), when status is on.
-    pub status: Option<serde_json::Value>,
+    pub status: Option<crate::status_list::StatusEntry>,
 }
 
 /// `iss` and the key header of the configuration's signature profile (ISS-SIG-01).
@@ -57,9 +57,12 @@ pub async fn build_sd_jwt_vc(
         iat: content.issued_at,
         exp: content.expires_at,
         nbf: None,
-        vct: configuration.vct.clone(),
+        vct: configuration.vct.clone().unwrap_or_default(),
         holder_key: Some(content.holder_key.clone()),
-        status: content.status.clone(),
+        status: content
+            .status
+            .as_ref()
+            .map(crate::status_list::StatusEntry::claim),
         subject_claims: content.subject_claims.clone(),
     };
     avow_formats::sd_jwt_vc::issue(

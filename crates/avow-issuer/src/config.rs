@@ -1,7 +1,7 @@
 //! Issuer configuration: a TOML file over embedded defaults.
 //! Every key is documented in the README ("Issuer configuration").
 
-use avow_core::metadata::{ClaimDescription, Display, FORMAT_DC_SD_JWT};
+use avow_core::metadata::{ClaimDescription, Display};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,6 +37,15 @@ pub struct IssuerConfig {
     /// `[client_authentication]`: accepted client authentication methods and their trust (ISS-CLI-05).
     #[serde(default)]
     pub client_authentication: crate::client_auth::ClientAuthConfig,
+    /// `[batch]`: batch issuance (ISS-BATCH; see `key_proof`).
+    #[serde(default)]
+    pub batch: crate::key_proof::BatchConfig,
+    /// `[deferred]`: deferred issuance (VCI §9; ISS-DEF; see `deferred`).
+    #[serde(default)]
+    pub deferred: crate::deferred::DeferredConfig,
+    /// `[notifications]`: the Notification Endpoint (VCI §11; ISS-NOTIF; see `notification`).
+    #[serde(default)]
+    pub notifications: crate::notification::NotificationConfig,
     pub credential_configurations: BTreeMap<String, CredentialConfigurationConfig>,
 }
 
@@ -143,9 +152,14 @@ impl Default for AuthorizationConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfigurationConfig {
-    pub format: String,
+    pub format: CredentialFormat,
     pub scope: String,
-    pub vct: String,
+    /// `dc+sd-jwt`: the credential type (SD-JWT VC §2.2.2.1).
+    #[serde(default)]
+    pub vct: Option<String>,
+    /// `mso_mdoc`: the document type (ISO 18013-5; VCI A.2.2).
+    #[serde(default)]
+    pub doctype: Option<String>,
     /// Credential validity in seconds.
     pub lifetime: i64,
     /// Decoy digests per `_sd` array (ISS-SDJWT-08).
@@ -158,6 +172,37 @@ pub struct CredentialConfigurationConfig {
     /// How verifiers find the issuer key (ISS-SIG-01; APT VCI-001/002/004/006).
     #[serde(default)]
     pub signature_profile: SignatureProfile,
+    /// Every request for this configuration waits for the operator's
+    /// approval (ISS-DEF-01); needs `[deferred] enabled = true`.
+    #[serde(default)]
+    pub deferred: bool,
+    /// The `interval` of this configuration's deferred responses, seconds
+    /// (ISS-DEF-09); default `[deferred] interval`.
+    #[serde(default)]
+    pub deferred_interval: Option<u64>,
+    /// `proofs`: accepted proof types and key attestation policy (ISS-META-08, -09; see `key_proof`).
+    #[serde(default)]
+    pub proofs: Option<crate::key_proof::ProofsConfig>,
+}
+
+/// The credential formats Avow issues (VCI Appendix A).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum CredentialFormat {
+    /// SD-JWT VC (VCI A.3; never `vc+sd-jwt`, C-01).
+    #[serde(rename = "dc+sd-jwt")]
+    DcSdJwt,
+    /// ISO 18013-5 mdoc (VCI A.2).
+    #[serde(rename = "mso_mdoc")]
+    MsoMdoc,
+}
+
+impl CredentialFormat {
+    pub fn identifier(self) -> &'static str {
+        match self {
+            Self::DcSdJwt => avow_core::metadata::FORMAT_DC_SD_JWT,
+            Self::MsoMdoc => avow_core::metadata::FORMAT_MSO_MDOC,
+        }
+    }
 }
 
 /// How an issued credential conveys its issuer key (ISS-SIG-01, D-18).
@@ -325,7 +370,16 @@ impl IssuerConfig {
         if let Err(message) = self.status_list.validate() {
             return invalid(message);
         }
+        if let Err(message) = crate::deferred::validate_config(self) {
+            return invalid(message);
+        }
+        if let Err(message) = self.notifications.validate() {
+            return invalid(message);
+        }
         if let Err(message) = self.metadata.validate() {
+            return invalid(message);
+        }
+        if let Err(message) = self.batch.validate() {
             return invalid(message);
         }
         if !(0..=600).contains(&p.clock_skew) {
@@ -339,11 +393,33 @@ impl IssuerConfig {
         }
         let mut scopes = std::collections::BTreeSet::new();
         for (id, c) in &self.credential_configurations {
-            if c.format != FORMAT_DC_SD_JWT {
+            match (c.format, &c.vct, &c.doctype) {
+                (CredentialFormat::DcSdJwt, Some(_), None)
+                | (CredentialFormat::MsoMdoc, None, Some(_)) => {}
+                (CredentialFormat::DcSdJwt, _, _) => {
+                    return invalid(format!(
+                        "credential configuration {id}: dc+sd-jwt needs vct and no doctype"
+                    ));
+                }
+                (CredentialFormat::MsoMdoc, _, _) => {
+                    return invalid(format!(
+                        "credential configuration {id}: mso_mdoc needs doctype and no vct"
+                    ));
+                }
+            }
+            // ISS-MDOC-06: mdoc claim paths are [namespace, element].
+            if c.format == CredentialFormat::MsoMdoc
+                && c.claims.iter().any(|claim| {
+                    claim.path.len() != 2 || !claim.path.iter().all(serde_json::Value::is_string)
+                })
+            {
                 return invalid(format!(
-                    "credential configuration {id}: format {} is not supported yet",
-                    c.format
+                    "credential configuration {id}: mso_mdoc claim paths are [namespace, element]"
                 ));
+            }
+            // Proof types and key attestation policy (key_proof.rs).
+            if let Err(message) = crate::key_proof::validate_configuration(id, c) {
+                return invalid(message);
             }
             if !scopes.insert(c.scope.as_str()) {
                 return invalid(format!(

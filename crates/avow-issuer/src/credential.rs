@@ -1,6 +1,8 @@
 //! `IssueCredential`: the Credential Endpoint (OID4VCI §8; ISS-CRED, ISS-PROOF, ISS-SDJWT).
 
+use crate::build_mdoc::build_mdoc;
 use crate::build_sd_jwt_vc::{CredentialContent, build_sd_jwt_vc, subject_claims};
+use crate::config::CredentialFormat;
 use crate::dpop::{check_dpop, fresh_nonce};
 use crate::error::ApiError;
 use crate::key_proof::verify_proofs;
@@ -67,7 +69,14 @@ pub async fn issue_credential(
             "the access token does not cover this credential configuration",
         )));
     }
-    let keys = verify_proofs(&state, request.proofs.as_ref(), access.client_id.as_deref()).await?;
+    // One key per credential, in order; nothing consumed unless all verify (key_proof.rs).
+    let keys = verify_proofs(
+        &state,
+        configuration,
+        request.proofs.as_ref(),
+        access.client_id.as_deref(),
+    )
+    .await?;
     let holder = state
         .store
         .holder(&access.holder_id)
@@ -77,21 +86,45 @@ pub async fn issue_credential(
                 "the holder record no longer exists",
             ))
         })?;
-    let subject_claims = subject_claims(configuration, &holder.claims)?;
+    // ---- deferred issuance (deferred.rs): ISS-DEF-01, -02 ----
+    // The configuration's or the holder's policy asks for the operator's
+    // approval: the validated transaction is stored, the answer is 202.
+    if crate::deferred::requires_deferral(&state, &configuration_id, &holder) {
+        return crate::deferred::defer(
+            &state,
+            &access,
+            &configuration_id,
+            &keys,
+            decoded.response_encryption.as_ref(),
+        )
+        .await;
+    }
+    // ---- end deferred issuance ----
+    // SD-JWT VC takes the configured top-level claims; mdoc maps [namespace, element] paths itself.
+    let subject_claims = match configuration.format {
+        CredentialFormat::DcSdJwt => subject_claims(configuration, &holder.claims)?,
+        CredentialFormat::MsoMdoc => holder.claims.clone(),
+    };
     let now = state.now();
     let mut credentials = Vec::with_capacity(keys.len());
     for key in &keys {
         // ISS-STAT-01, -02: a random, never reused status list index per credential.
         let status = crate::status_list::allocate_status(&state).await?;
+        // ISS-BATCH-03: iat/exp randomized per credential (key_proof.rs).
+        let (issued_at, expires_at) =
+            crate::key_proof::credential_validity(&state, configuration.lifetime, now);
         let content = CredentialContent {
             configuration,
             subject_claims: subject_claims.clone(),
             holder_key: key,
-            issued_at: now,
-            expires_at: now + configuration.lifetime,
-            status: status.as_ref().map(crate::status_list::StatusEntry::claim),
+            issued_at,
+            expires_at,
+            status: status.clone(),
         };
-        let credential = build_sd_jwt_vc(&state, &content).await?;
+        let credential = match configuration.format {
+            CredentialFormat::DcSdJwt => build_sd_jwt_vc(&state, &content).await?,
+            CredentialFormat::MsoMdoc => build_mdoc(&state, &content).await?,
+        };
         state
             .store
             .record_issuance(&IssuanceRecord {
@@ -110,11 +143,19 @@ pub async fn issue_credential(
         });
     }
     tracing::info!(configuration = %configuration_id, count = credentials.len(), "credentials issued");
+    // ISS-NOTIF-01: a notification_id when notifications are on (notification.rs).
+    let notification_id = crate::notification::register_for_token(
+        &state,
+        &access,
+        &configuration_id,
+        credentials.len(),
+    )
+    .await?;
     let response = CredentialResponse {
         credentials: Some(credentials),
         transaction_id: None,
         interval: None,
-        notification_id: None,
+        notification_id,
     };
     Ok((
         [

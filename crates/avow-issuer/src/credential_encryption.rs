@@ -236,6 +236,48 @@ impl CredentialEncryption {
         })
     }
 
+    /// Any other JSON-object request body under the same media type and
+    /// encryption rules as [`Self::decode_request`] — the Deferred Credential
+    /// Request (VCI §9.1; ISS-DEF-03, ISS-ENC-08): the object and the
+    /// response encryption *this* request asks for.
+    pub fn decode_body(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<DecodedBody, ProtocolError> {
+        let policy = self.policy();
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let (plaintext, encrypted) = match policy.check_media_type(content_type)? {
+            RequestMediaType::Json => {
+                policy.check_plaintext_request(false)?;
+                (body.to_vec(), false)
+            }
+            RequestMediaType::Jwt => (self.decrypt_request(body)?, true),
+        };
+        let value = serde_json::from_slice::<serde_json::Value>(&plaintext)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .ok_or_else(|| {
+                ProtocolError::invalid_credential_request("the body is not a JSON object")
+            })?;
+        let parameters = ResponseEncryptionParameters::from_request(&value)?;
+        if !encrypted {
+            policy.check_plaintext_request(parameters.is_some())?;
+        }
+        policy.check_response_encryption(parameters.as_ref())?;
+        let response_encryption = parameters
+            .as_ref()
+            .map(ResponseEncryption::from_parameters)
+            .transpose()?;
+        Ok(DecodedBody {
+            body: value,
+            response_encryption,
+            encrypted,
+        })
+    }
+
     /// ISS-ENC-05: a compact JWE to our key (`kid` must match), `enc` we
     /// publish; every failure is `invalid_encryption_parameters`.
     fn decrypt_request(&self, body: &[u8]) -> Result<Vec<u8>, ProtocolError> {
@@ -269,6 +311,16 @@ impl CredentialEncryption {
 pub struct DecodedRequest {
     pub request: CredentialRequest,
     /// Set when the wallet asked for an encrypted response.
+    pub response_encryption: Option<ResponseEncryption>,
+    /// Whether the request arrived encrypted.
+    pub encrypted: bool,
+}
+
+/// A decoded JSON request body (see [`CredentialEncryption::decode_body`]).
+#[derive(Debug)]
+pub struct DecodedBody {
+    pub body: serde_json::Value,
+    /// Set when this request asked for an encrypted response.
     pub response_encryption: Option<ResponseEncryption>,
     /// Whether the request arrived encrypted.
     pub encrypted: bool,

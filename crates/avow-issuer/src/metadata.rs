@@ -2,19 +2,18 @@
 //! Credential Issuer Metadata (OID4VCI §12.2), Authorization Server Metadata
 //! (RFC 8414, OID4VCI §12.3) and JWT VC Issuer Metadata (SD-JWT VC §4).
 
-use crate::config::IssuerConfig;
+use crate::config::{CredentialFormat, IssuerConfig};
 use crate::keys::IssuerKeys;
 use crate::state::{AppState, Endpoints};
 use avow_core::metadata::{
     AuthorizationServerMetadata, CredentialConfiguration, CredentialIssuerMetadata,
-    CredentialMetadata, Display, JwkSet, JwtVcIssuerMetadata, Logo, ProofTypeMetadata,
+    CredentialMetadata, Display, JwkSet, JwtVcIssuerMetadata, Logo,
 };
 use avow_core::offer::PRE_AUTHORIZED_CODE_GRANT;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use std::collections::BTreeMap;
 
 pub fn credential_issuer_metadata(
     config: &IssuerConfig,
@@ -26,17 +25,23 @@ pub fn credential_issuer_metadata(
         .credential_configurations
         .iter()
         .map(|(id, c)| {
-            let jwt = ProofTypeMetadata {
-                proof_signing_alg_values_supported: vec!["ES256".into()],
-                key_attestations_required: None,
-            };
             let configuration = CredentialConfiguration {
-                format: c.format.clone(),
+                format: c.format.identifier().to_owned(),
                 scope: Some(c.scope.clone()),
-                vct: Some(c.vct.clone()),
-                cryptographic_binding_methods_supported: vec!["jwk".into()],
-                credential_signing_alg_values_supported: vec!["ES256".into()],
-                proof_types_supported: BTreeMap::from([("jwt".to_owned(), jwt)]),
+                vct: c.vct.clone(),
+                doctype: c.doctype.clone(),
+                // ISS-META-08: jwk for SD-JWT VC, cose_key for mdoc.
+                cryptographic_binding_methods_supported: vec![match c.format {
+                    CredentialFormat::DcSdJwt => "jwk".into(),
+                    CredentialFormat::MsoMdoc => "cose_key".into(),
+                }],
+                // ISS-MDOC-06: COSE ES256 (-7) and ESP256 (-9) for mdoc.
+                credential_signing_alg_values_supported: match c.format {
+                    CredentialFormat::DcSdJwt => vec!["ES256".into()],
+                    CredentialFormat::MsoMdoc => vec![(-7).into(), (-9).into()],
+                },
+                // ISS-META-08, -09 (key_proof.rs).
+                proof_types_supported: crate::key_proof::proof_types_supported(c),
                 credential_metadata: Some(CredentialMetadata {
                     display: c.display.clone(),
                     claims: c.claims.iter().map(|claim| claim.description()).collect(),
@@ -59,12 +64,20 @@ pub fn credential_issuer_metadata(
         authorization_servers: None,
         credential_endpoint: endpoints.credential.clone(),
         nonce_endpoint: Some(endpoints.nonce.clone()),
-        deferred_credential_endpoint: None,
-        notification_endpoint: None,
+        // ISS-META-05: exactly when the features are enabled.
+        deferred_credential_endpoint: config
+            .deferred
+            .enabled
+            .then(|| crate::deferred::endpoint(issuer_id)),
+        notification_endpoint: config
+            .notifications
+            .enabled
+            .then(|| crate::notification::endpoint(issuer_id)),
         // ISS-META-12, -13, -17: both objects, or neither.
         credential_request_encryption: encryption.request_metadata().cloned(),
         credential_response_encryption: encryption.response_metadata().cloned(),
-        batch_credential_issuance: None,
+        // ISS-META-11 (key_proof.rs).
+        batch_credential_issuance: crate::key_proof::batch_credential_issuance(&config.batch),
         display: vec![display],
         credential_configurations_supported: configurations,
         issuer_info: crate::signed_metadata::issuer_info(config),

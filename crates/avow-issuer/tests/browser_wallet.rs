@@ -221,7 +221,7 @@ fn assert_one_stored<'r>(
     );
 
     // The wallet's own validation result …
-    let verified = &credential.verified;
+    let verified = credential.verified.sd_jwt_vc().expect("an SD-JWT VC");
     assert_eq!(verified.vct, "urn:eudi:pid:1");
     assert_eq!(verified.iss, issuer.url);
     assert_eq!(verified.claims["given_name"], "Erika");

@@ -216,10 +216,14 @@ async fn check_metadata(issuer: &TestIssuer) {
         "authorization_servers",
         "deferred_credential_endpoint",
         "notification_endpoint",
-        "batch_credential_issuance",
     ] {
         assert!(metadata.get(absent).is_none(), "{absent} must be absent");
     }
+    // ISS-META-11: batch issuance is on in the defaults (tests/key_attestation.rs has the details).
+    assert_eq!(
+        metadata["batch_credential_issuance"],
+        json!({ "batch_size": 10 })
+    );
     // ISS-META-12, -13, -17: offered by default (tests/encryption.rs has the details).
     for present in [
         "credential_response_encryption",
@@ -234,7 +238,14 @@ async fn check_metadata(issuer: &TestIssuer) {
     let configurations = metadata["credential_configurations_supported"]
         .as_object()
         .expect("configurations");
-    assert_eq!(configurations.len(), 1);
+    // The embedded defaults: the PID as SD-JWT VC and as mdoc.
+    assert_eq!(
+        configurations
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["pid-mdoc", PID]
+    );
     let pid = &configurations[PID];
     assert_eq!(pid["format"], "dc+sd-jwt");
     assert_eq!(pid["scope"], "pid");
@@ -358,8 +369,16 @@ fn check_credential(issuer: &TestIssuer, credential: &str, holder: &SoftwareSign
     assert_eq!(verified.vct, VCT);
     assert_eq!(verified.holder_key.as_ref(), Some(holder.public_jwk()));
     let claims = &verified.claims;
-    assert_eq!(claims["iat"], NOW);
-    assert_eq!(claims["exp"], NOW + PID_LIFETIME);
+    // ISS-BATCH-03: iat and exp move back by up to 1 h each, independently.
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap_or_default(),
+        claims["exp"].as_i64().unwrap_or_default(),
+    );
+    assert!((NOW - 3600..=NOW).contains(&iat), "iat {iat}");
+    assert!(
+        (NOW + PID_LIFETIME - 3600..=NOW + PID_LIFETIME).contains(&exp),
+        "exp {exp}"
+    );
     assert_eq!(claims["given_name"], "Erika");
     assert_eq!(claims["family_name"], "Mustermann");
     assert_eq!(claims["birthdate"], "1964-08-12");

@@ -85,7 +85,12 @@ async fn every_signature_profile_issues_a_credential_the_wallet_resolves() {
         assert_eq!(received.len(), 1, "{id}");
         let sd_jwt = avow_formats::sd_jwt_vc::peek(&received[0].stored.credential).expect("parse");
         let header = sd_jwt.jws().header();
-        let iss = received[0].verified.iss.clone();
+        let iss = received[0]
+            .verified
+            .sd_jwt_vc()
+            .expect("SD-JWT VC")
+            .iss
+            .clone();
         match profile {
             SignatureProfile::X5c => {
                 assert!(

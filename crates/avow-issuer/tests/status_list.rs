@@ -439,7 +439,12 @@ async fn wal_val_07_wallet_checks_the_status() {
         .await
         .json();
     let id = issuances[0]["id"].as_str().expect("issuance id").to_owned();
-    let claims = received[0].verified.claims.clone();
+    let claims = received[0]
+        .verified
+        .sd_jwt_vc()
+        .expect("SD-JWT VC")
+        .claims
+        .clone();
     set_status(&issuer, &id, "suspended")
         .await
         .assert_status(200);

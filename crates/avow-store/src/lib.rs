@@ -22,9 +22,11 @@
 
 mod auth_sessions;
 mod codes;
+mod deferred;
 mod error;
 mod holders;
 mod issuances;
+mod notifications;
 mod offers;
 mod par;
 mod records;
@@ -34,7 +36,9 @@ mod status_lists;
 mod store;
 mod tokens;
 
+pub use deferred::{DeferredDecision, DeferredState, DeferredTransactionRecord};
 pub use error::StoreError;
+pub use notifications::{NotificationEventRecord, NotificationRecord};
 pub use records::{
     AccessTokenRecord, AuthSessionRecord, AuthorizationCodeRecord, CodeRedemption, Holder,
     IssuanceRecord, IssuerStateRecord, NewOffer, ParConsumption, ParRecord, PreAuthorizedGrant,

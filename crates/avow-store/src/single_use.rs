@@ -98,6 +98,8 @@ impl Store {
         .await
         .map_err(StoreError::db("purge revoked grants"))?
         .rows_affected();
+        // Deferred transactions and notifications (crate::deferred).
+        removed += self.purge_deferred_and_notifications(now).await?;
         Ok(removed)
     }
 }

@@ -1,12 +1,16 @@
 //! Client authentication material of the wallet: Wallet Instance Attestations
 //! (WIA) with their PoP JWTs (ABCA §4, §5.1; HAIP §4.4.1; WAL-ATT-01 … -03),
 //! RFC 7523 client assertions (private_key_jwt; WBE-CAS), and a DEVELOPMENT
-//! wallet provider that issues WIAs from the development CA an issuer in
-//! dev mode generates (`data_dir/dev-pki/wallet-provider-ca.pem` + `.key`).
+//! wallet provider that issues WIAs and key attestations (WUA; WBE-WUA)
+//! from the development CA an issuer in dev mode generates
+//! (`data_dir/dev-pki/wallet-provider-ca.pem` + `.key`).
 
 use crate::client::HttpClient;
 use crate::error::WalletError;
 use avow_core::client_attestation::{CLIENT_ATTESTATION_POP_TYP, CLIENT_ATTESTATION_TYP};
+use avow_core::key_attestation::{
+    ATTACK_POTENTIAL_VALUES, ISO_18045_BASIC, KEY_ATTESTATION_TYP, KeyAttestationClaims,
+};
 use avow_crypto::jws::sign_compact;
 use avow_crypto::x509::{CertificateAuthority, Validity};
 use avow_crypto::{EcPublicJwk, Random, Signer, SoftwareSigner, SystemRandom, pem};
@@ -37,6 +41,10 @@ fn header(typ: Option<&str>) -> Map<String, Value> {
 pub struct DevWalletProvider {
     ca: CertificateAuthority,
     signer: SoftwareSigner,
+    /// App. D.2 levels its key attestations claim (WBE-WUA-04): the
+    /// software key store reaches `iso_18045_basic`, no more.
+    key_storage_level: &'static str,
+    user_authentication_level: &'static str,
 }
 
 impl std::fmt::Debug for DevWalletProvider {
@@ -69,6 +77,8 @@ impl DevWalletProvider {
         Ok(Self {
             ca: CertificateAuthority::from_der(cert_der, &key_der)?,
             signer: SoftwareSigner::generate()?,
+            key_storage_level: ISO_18045_BASIC,
+            user_authentication_level: ISO_18045_BASIC,
         })
     }
 
@@ -130,6 +140,120 @@ impl DevWalletProvider {
             "cnf": { "jwk": instance_key.to_json() },
         });
         Ok(sign_compact(&self.signer, h, &encode_claims(&claims)?).await?)
+    }
+}
+
+// ---------------------------------------------------------------- key attestations (WUA)
+
+/// Lifetime of the development provider's key attestations (WBE-WUA-02: default 1 h).
+pub const DEV_WUA_LIFETIME: i64 = 3600;
+
+/// The App. D.2 values a store at `level` may claim: that level and the weaker ones.
+fn levels_up_to(level: &str) -> Vec<String> {
+    let start = ATTACK_POTENTIAL_VALUES
+        .iter()
+        .position(|v| *v == level)
+        .unwrap_or(ATTACK_POTENTIAL_VALUES.len() - 1);
+    ATTACK_POTENTIAL_VALUES[start..]
+        .iter()
+        .map(|v| (*v).to_owned())
+        .collect()
+}
+
+/// What to claim for one dimension: the strongest reachable value when the
+/// issuer names none, else every reachable value it accepts (none → refused).
+fn claim(name: &str, level: &str, accepted: &[String]) -> Result<Vec<String>, WalletError> {
+    if accepted.is_empty() {
+        return Ok(vec![level.to_owned()]);
+    }
+    let claimed: Vec<String> = levels_up_to(level)
+        .into_iter()
+        .filter(|v| accepted.contains(v))
+        .collect();
+    if claimed.is_empty() {
+        return Err(WalletError::Metadata(format!(
+            "the issuer accepts {name} {} and this wallet provider attests only {level}",
+            accepted.join(", ")
+        )));
+    }
+    Ok(claimed)
+}
+
+impl DevWalletProvider {
+    /// DEVELOPMENT/TESTS ONLY: claim these App. D.2 levels in key
+    /// attestations although the software key store does not reach them.
+    pub fn claiming_levels(
+        mut self,
+        key_storage: &'static str,
+        user_authentication: &'static str,
+    ) -> Self {
+        self.key_storage_level = key_storage;
+        self.user_authentication_level = user_authentication;
+        self
+    }
+
+    /// A key attestation (WUA, OID4VCI App. D.1; WBE-WUA-02 … -06): header
+    /// `typ: key-attestation+jwt`, `alg: ES256`, `x5c` = [signer certificate]
+    /// (anchor excluded); claims `iss`, `iat`, `exp` (`now + lifetime`),
+    /// `attested_keys` in the order given, `key_storage`,
+    /// `user_authentication` and the issuer's `nonce`. No user identifier
+    /// (WBE-WUA-05). The development provider takes the keys' possession on
+    /// trust; a production backend checks a PoP by every key (WBE-WUA-01).
+    pub async fn issue_key_attestation(
+        &self,
+        request: &crate::key_proofs::KeyAttestationRequest,
+        lifetime: i64,
+    ) -> Result<String, WalletError> {
+        let keys = &request.keys;
+        if keys.is_empty() || keys.len() > crate::key_proofs::MAX_KEYS_PER_KEY_ATTESTATION {
+            return Err(WalletError::Metadata(format!(
+                "a key attestation covers 1 to {} keys",
+                crate::key_proofs::MAX_KEYS_PER_KEY_ATTESTATION
+            )));
+        }
+        if keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k)) {
+            return Err(WalletError::Metadata(
+                "a key attestation cannot attest one key twice".into(),
+            ));
+        }
+        let key_storage = claim(
+            "key_storage",
+            self.key_storage_level,
+            &request.accepted.key_storage,
+        )?;
+        let user_authentication = claim(
+            "user_authentication",
+            self.user_authentication_level,
+            &request.accepted.user_authentication,
+        )?;
+        let now = request.now;
+        let signer_cert = self.ca.issue_leaf(
+            "Avow DEVELOPMENT key attestation signer",
+            self.signer.public_jwk(),
+            Validity {
+                not_before: now - 300,
+                not_after: now + lifetime + 300,
+            },
+        )?;
+        let mut h = header(Some(KEY_ATTESTATION_TYP));
+        h.insert(
+            "x5c".into(),
+            json!([avow_crypto::b64::encode_standard(&signer_cert)]),
+        );
+        let claims = KeyAttestationClaims {
+            iss: Some(DEV_WALLET_PROVIDER_ID.to_owned()),
+            iat: now,
+            exp: Some(now + lifetime),
+            attested_keys: keys.iter().map(EcPublicJwk::to_json).collect(),
+            key_storage: Some(key_storage),
+            user_authentication: Some(user_authentication),
+            certification: None,
+            nonce: request.nonce.clone(),
+            status: None,
+        };
+        let payload = serde_json::to_vec(&claims)
+            .map_err(|e| WalletError::UnexpectedResponse(e.to_string()))?;
+        Ok(sign_compact(&self.signer, h, &payload).await?)
     }
 }
 
@@ -342,6 +466,77 @@ mod tests {
         .expect("claims");
         assert_ne!(claims.jti, other.jti, "a fresh jti per PoP");
         assert_eq!(other.challenge, None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn key_attestation_attests_the_keys_in_order_with_the_nonce() {
+        use crate::key_proofs::KeyAttestationRequest;
+        use avow_core::key_attestation::{ISO_18045_HIGH, KeyAttestationsRequired};
+        let dir = temp_dir();
+        let provider = DevWalletProvider::generate(&dir, NOW).expect("provider");
+        let keys: Vec<EcPublicJwk> = (0..3)
+            .map(|_| {
+                SoftwareSigner::generate()
+                    .expect("key")
+                    .public_jwk()
+                    .clone()
+            })
+            .collect();
+        let mut request = KeyAttestationRequest {
+            keys: keys.clone(),
+            accepted: KeyAttestationsRequired::default(),
+            nonce: Some("c-nonce".into()),
+            now: NOW,
+        };
+        let wua = provider
+            .issue_key_attestation(&request, DEV_WUA_LIFETIME)
+            .await
+            .expect("wua");
+        let jws = CompactJws::parse(&wua).expect("jws");
+        assert_eq!(jws.header_str("typ"), Some(KEY_ATTESTATION_TYP));
+        assert_eq!(jws.header_str("alg"), Some("ES256"));
+        let x5c = jws.x5c().expect("x5c").expect("x5c ders");
+        assert_eq!(x5c.len(), 1, "anchor excluded");
+        let anchors = TrustAnchors::new([provider.ca_certificate().to_vec()]).expect("anchors");
+        let key = anchors.validate_chain(&x5c, NOW).expect("chain");
+        jws.verify(&key, &AlgorithmAllowList::es256())
+            .expect("signature");
+        let claims = KeyAttestationClaims::from_payload(jws.payload()).expect("claims");
+        assert_eq!(claims.exp, Some(NOW + DEV_WUA_LIFETIME));
+        assert_eq!(claims.nonce.as_deref(), Some("c-nonce"));
+        let attested: Vec<EcPublicJwk> = claims
+            .attested_keys
+            .iter()
+            .map(|k| EcPublicJwk::from_json(k).expect("jwk"))
+            .collect();
+        assert_eq!(attested, keys);
+        // WBE-WUA-04: the software store claims iso_18045_basic, no more.
+        assert_eq!(claims.key_storage, Some(vec![ISO_18045_BASIC.to_owned()]));
+        request.accepted.key_storage = vec![ISO_18045_HIGH.into()];
+        assert!(
+            provider
+                .issue_key_attestation(&request, DEV_WUA_LIFETIME)
+                .await
+                .is_err()
+        );
+        let pretending = provider.claiming_levels(ISO_18045_HIGH, ISO_18045_HIGH);
+        let wua = pretending
+            .issue_key_attestation(&request, DEV_WUA_LIFETIME)
+            .await
+            .expect("wua");
+        let claims =
+            KeyAttestationClaims::from_payload(CompactJws::parse(&wua).expect("jws").payload())
+                .expect("claims");
+        assert_eq!(claims.key_storage, Some(vec![ISO_18045_HIGH.to_owned()]));
+        request.keys.push(keys[0].clone());
+        assert!(
+            pretending
+                .issue_key_attestation(&request, DEV_WUA_LIFETIME)
+                .await
+                .is_err(),
+            "no key twice"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

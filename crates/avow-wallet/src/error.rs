@@ -27,6 +27,18 @@ pub enum WalletError {
     Storage(String),
     #[error("crypto: {0}")]
     Crypto(#[from] avow_crypto::CryptoError),
+    /// The issuer deferred issuance (VCI §8.3): the transactions are stored
+    /// for later polling (`Wallet::poll_pending`; WAL-DEF-01). `received`
+    /// holds what other configurations of the same offer delivered (stored).
+    #[error(
+        "issuance deferred by the issuer: {} transaction(s) pending ({} credential(s) received)",
+        .pending.len(),
+        .received.len()
+    )]
+    Deferred {
+        pending: Vec<String>,
+        received: Vec<crate::flow::ReceivedCredential>,
+    },
 }
 
 impl WalletError {

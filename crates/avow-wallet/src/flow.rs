@@ -32,6 +32,8 @@ pub struct IssuanceSession<'a> {
     pub info: Arc<IssuerInfo>,
     dpop_key: SoftwareSigner,
     access_token: Option<String>,
+    /// When the access token expires (from `expires_in`; WAL-DEF-06).
+    access_token_expires_at: Option<i64>,
     clock: &'a dyn Clock,
     /// Wallet attestation presented at PAR and token (WAL-ATT-02); `None` = anonymous.
     attestation: Option<ClientAttestation>,
@@ -50,6 +52,7 @@ impl<'a> IssuanceSession<'a> {
             info,
             dpop_key: SoftwareSigner::generate()?,
             access_token: None,
+            access_token_expires_at: None,
             clock,
             attestation: None,
             encryption: None,
@@ -77,6 +80,21 @@ impl<'a> IssuanceSession<'a> {
 
     pub fn dpop_key(&self) -> &SoftwareSigner {
         &self.dpop_key
+    }
+
+    /// The current access token and when it expires (deferred.rs, notify.rs).
+    pub(crate) fn access_token(&self) -> Option<&str> {
+        self.access_token.as_deref()
+    }
+
+    pub(crate) fn access_token_expires_at(&self) -> Option<i64> {
+        self.access_token_expires_at
+    }
+
+    /// Continues with a stored access token (deferred.rs: WAL-DEF-02).
+    pub(crate) fn set_access_token(&mut self, token: String, expires_at: Option<i64>) {
+        self.access_token = Some(token);
+        self.access_token_expires_at = expires_at;
     }
 
     pub fn attestation(&self) -> Option<&ClientAttestation> {
@@ -125,7 +143,7 @@ impl<'a> IssuanceSession<'a> {
 
     /// Sends a request with a DPoP proof; on `use_dpop_nonce` retries once
     /// with the nonce the server just handed out (WAL-DPOP-02, -03).
-    async fn send_with_dpop(
+    pub(crate) async fn send_with_dpop(
         &self,
         method: &str,
         url: &str,
@@ -221,6 +239,9 @@ impl<'a> IssuanceSession<'a> {
             ));
         }
         self.access_token = Some(token.access_token.clone());
+        self.access_token_expires_at = i64::try_from(token.expires_in)
+            .ok()
+            .map(|s| self.clock.now().saturating_add(s));
         Ok(token)
     }
 
@@ -360,16 +381,31 @@ impl<'a> IssuanceSession<'a> {
         selector: &CredentialSelector,
         proof: &str,
     ) -> Result<CredentialResponse, WalletError> {
+        self.request_credential_with(
+            selector,
+            &avow_core::credential::Proofs::Jwt(vec![proof.to_owned()]),
+        )
+        .await
+    }
+
+    /// Credential Request with any `proofs` (`jwt` or `attestation`, one or
+    /// a batch; WAL-CRED-03, -05 … -07; see `crate::key_proofs`).
+    pub async fn request_credential_with(
+        &self,
+        selector: &CredentialSelector,
+        proofs: &avow_core::credential::Proofs,
+    ) -> Result<CredentialResponse, WalletError> {
         let token = self
             .access_token
             .as_deref()
             .ok_or_else(|| WalletError::UnexpectedResponse("no access token yet".into()))?;
+        let proofs = crate::key_proofs::proofs_json(proofs);
         let body = match selector {
             CredentialSelector::ConfigurationId(id) => {
-                serde_json::json!({ "credential_configuration_id": id, "proofs": { "jwt": [proof] } })
+                serde_json::json!({ "credential_configuration_id": id, "proofs": proofs })
             }
             CredentialSelector::Identifier(id) => {
-                serde_json::json!({ "credential_identifier": id, "proofs": { "jwt": [proof] } })
+                serde_json::json!({ "credential_identifier": id, "proofs": proofs })
             }
         };
         let url = self.info.metadata.credential_endpoint.clone();
@@ -386,7 +422,9 @@ impl<'a> IssuanceSession<'a> {
                         .body(bytes.clone())
                 })
                 .await?;
-            if fetched.status == 200 {
+            // 202: deferred, {transaction_id, interval}, encoded like any
+            // Credential Response (VCI §8.3; WAL-DEF-01, deferred.rs).
+            if fetched.status == 200 || fetched.status == 202 {
                 return encryption.decode_response(&fetched);
             }
             let error = fetched.error();
@@ -421,6 +459,15 @@ pub trait WiaSource: Send + Sync {
         instance_key: &'a EcPublicJwk,
         now: i64,
     ) -> WiaFuture<'a>;
+
+    /// A key attestation (WUA) of holder keys (WAL-KEY-03; `crate::key_proofs`).
+    /// Providers that attest no keys keep this default, which refuses.
+    fn issue_key_attestation<'a>(
+        &'a self,
+        _request: &'a crate::key_proofs::KeyAttestationRequest,
+    ) -> WiaFuture<'a> {
+        crate::key_proofs::no_key_attestations()
+    }
 }
 
 pub type WiaFuture<'a> =
@@ -450,15 +497,68 @@ pub struct WalletOptions {
 #[derive(Debug)]
 pub struct ReceivedCredential {
     pub stored: StoredCredential,
-    pub verified: VerifiedSdJwtVc,
+    pub verified: VerifiedCredential,
+}
+
+/// A credential that passed validation, by format.
+#[derive(Debug)]
+pub enum VerifiedCredential {
+    SdJwtVc(VerifiedSdJwtVc),
+    Mdoc(avow_formats::mdoc::VerifiedMdoc),
+}
+
+impl VerifiedCredential {
+    pub fn sd_jwt_vc(&self) -> Option<&VerifiedSdJwtVc> {
+        match self {
+            Self::SdJwtVc(v) => Some(v),
+            Self::Mdoc(_) => None,
+        }
+    }
+
+    pub fn mdoc(&self) -> Option<&avow_formats::mdoc::VerifiedMdoc> {
+        match self {
+            Self::Mdoc(v) => Some(v),
+            Self::SdJwtVc(_) => None,
+        }
+    }
+}
+
+/// What the wallet expects of a credential of a configuration (WAL-VAL-03, -04).
+pub(crate) enum ExpectedType {
+    Vct(String),
+    Doctype(String),
+}
+
+impl ExpectedType {
+    pub(crate) fn of(
+        configuration: &avow_core::metadata::CredentialConfiguration,
+    ) -> Result<Self, WalletError> {
+        match (
+            configuration.format.as_str(),
+            &configuration.vct,
+            &configuration.doctype,
+        ) {
+            (FORMAT_DC_SD_JWT, Some(vct), _) => Ok(Self::Vct(vct.clone())),
+            (avow_core::metadata::FORMAT_MSO_MDOC, _, Some(doctype)) => {
+                Ok(Self::Doctype(doctype.clone()))
+            }
+            (format, _, _) => Err(WalletError::Metadata(format!(
+                "format {format} is not supported by this wallet, or lacks its type"
+            ))),
+        }
+    }
 }
 
 pub struct Wallet {
     client: HttpClient,
     store: CredentialStore,
-    options: WalletOptions,
-    clock: Arc<dyn Clock>,
+    pub(crate) options: WalletOptions,
+    pub(crate) clock: Arc<dyn Clock>,
     signed_metadata: crate::issuer::SignedMetadataPolicy,
+    /// Credential instances wanted per configuration (WAL-CRED-07; default 1).
+    batch_size_wanted: usize,
+    /// Longest wait between deferred polls, seconds (WAL-DEF-03; deferred.rs).
+    pub(crate) deferred_backoff_cap: u64,
 }
 
 impl Wallet {
@@ -477,7 +577,16 @@ impl Wallet {
             options,
             clock,
             signed_metadata: crate::issuer::SignedMetadataPolicy::Prefer,
+            batch_size_wanted: 1,
+            deferred_backoff_cap: crate::deferred::DEFAULT_BACKOFF_CAP,
         })
+    }
+
+    /// Asks for `n` instances of each credential, each bound to its own key,
+    /// in one batch request (at most the issuer's `batch_size`; WAL-CRED-07).
+    pub fn with_batch_size_wanted(mut self, n: usize) -> Self {
+        self.batch_size_wanted = n.max(1);
+        self
     }
 
     /// How this wallet treats signed issuer metadata (default: prefer and verify).
@@ -564,14 +673,22 @@ impl Wallet {
             .redeem_pre_authorized_code(&grant.pre_authorized_code, tx_code)
             .await?;
         let mut received = Vec::new();
+        let mut pending = Vec::new();
         for configuration_id in &offer.credential_configuration_ids {
             let selector = CredentialSelector::ConfigurationId(configuration_id.clone());
-            received.push(
-                self.obtain(&session, configuration_id, &selector, None)
-                    .await?,
-            );
+            let obtained = self
+                .obtain(
+                    &session,
+                    configuration_id,
+                    &selector,
+                    None,
+                    self.batch_size_wanted,
+                )
+                .await;
+            // WAL-DEF-01: a deferred configuration does not stop the others.
+            crate::deferred::collect(&mut received, &mut pending, obtained)?;
         }
-        Ok(received)
+        crate::deferred::finish(received, pending)
     }
 
     /// A session with a fresh DPoP key and a fresh wallet attestation for
@@ -679,17 +796,25 @@ impl Wallet {
         };
         let identifiers = identifiers_by_configuration(&token);
         let mut received = Vec::new();
+        let mut pending = Vec::new();
         for id in configuration_ids {
             let selector = match identifiers.iter().find(|(c, _)| c == id) {
                 Some((_, identifier)) => CredentialSelector::Identifier(identifier.clone()),
                 None => CredentialSelector::ConfigurationId(id.clone()),
             };
-            received.push(
-                self.obtain(&session, id, &selector, refresh.clone())
-                    .await?,
-            );
+            let obtained = self
+                .obtain(
+                    &session,
+                    id,
+                    &selector,
+                    refresh.clone(),
+                    self.batch_size_wanted,
+                )
+                .await;
+            // WAL-DEF-01: a deferred configuration does not stop the others.
+            crate::deferred::collect(&mut received, &mut pending, obtained)?;
         }
-        Ok(received)
+        crate::deferred::finish(received, pending)
     }
 
     /// Refreshes a stored credential: a new access token from the stored
@@ -745,14 +870,21 @@ impl Wallet {
             Some((_, identifier)) => CredentialSelector::Identifier(identifier.clone()),
             None => CredentialSelector::ConfigurationId(old.credential_configuration_id.clone()),
         };
+        // One instance replaces the old one (batch size 1).
         let mut fresh = self
             .obtain(
                 &session,
                 &old.credential_configuration_id,
                 &selector,
                 Some(rotated),
+                1,
             )
-            .await?;
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                WalletError::UnexpectedResponse("the response carries no credential".into())
+            })?;
         // The refreshed credential takes the old one's place.
         self.store.remove(&fresh.stored.id)?;
         fresh.stored.id = old.id.clone();
@@ -760,13 +892,17 @@ impl Wallet {
         Ok(fresh)
     }
 
+    /// Requests `wanted` instances of a configuration (one request, key
+    /// proofs as the configuration asks: `crate::key_proofs`), then validates
+    /// and stores each, credential `i` bound to key `i` (WAL-VAL-05).
     async fn obtain(
         &self,
         session: &IssuanceSession<'_>,
         configuration_id: &str,
         selector: &CredentialSelector,
         grant: Option<StoredGrant>,
-    ) -> Result<ReceivedCredential, WalletError> {
+        wanted: usize,
+    ) -> Result<Vec<ReceivedCredential>, WalletError> {
         let metadata = &session.info.metadata;
         let configuration = metadata
             .credential_configurations_supported
@@ -776,62 +912,128 @@ impl Wallet {
                     "configuration {configuration_id} vanished from metadata"
                 ))
             })?;
-        if configuration.format != FORMAT_DC_SD_JWT {
-            return Err(WalletError::Metadata(format!(
-                "format {} is not supported by this wallet yet",
-                configuration.format
-            )));
+        let expected = ExpectedType::of(configuration)?;
+        // WAL-KEY-01, -03, WAL-CRED-03 … -07, -11: fresh keys, proofs, request (key_proofs.rs).
+        let (response, holder_keys) = crate::key_proofs::request_credentials(
+            session,
+            configuration,
+            selector,
+            wanted,
+            self.options.wia_source.as_deref(),
+            self.clock.now(),
+        )
+        .await?;
+        // ---- deferred issuance (deferred.rs): WAL-DEF-01 ----
+        if response.credentials.is_none() && response.transaction_id.is_some() {
+            return Err(crate::deferred::persist(
+                self,
+                session,
+                configuration_id,
+                &response,
+                &holder_keys,
+                grant,
+            )
+            .await);
         }
-        let expected_vct = configuration
-            .vct
-            .clone()
-            .ok_or_else(|| WalletError::Metadata("the configuration has no vct".into()))?;
-        // WAL-KEY-01: a fresh key per credential instance.
-        let holder_key = SoftwareSigner::generate()?;
-        let mut nonce_retry = false;
-        let response = loop {
-            let c_nonce = session.fetch_c_nonce().await?;
-            let proof = session.key_proof(&holder_key, &c_nonce).await?;
-            match session.request_credential_by(selector, &proof).await {
-                // WAL-CRED-11: a stale nonce is retried once with a fresh one.
-                Err(e) if e.protocol_error() == Some("invalid_nonce") && !nonce_retry => {
-                    nonce_retry = true
-                }
-                other => break other?,
-            }
-        };
-        let issued = response
-            .credentials
-            .and_then(|c| c.into_iter().next())
-            .ok_or_else(|| {
-                WalletError::UnexpectedResponse("the response carries no credential".into())
-            })?;
+        // ---- end deferred issuance ----
+        let notification_id = response.notification_id.clone();
+        let issued = response.credentials.unwrap_or_default();
+        // WAL-NOTIF-02: any failure from here on is reported (notify.rs).
+        let count = crate::key_proofs::check_count(issued.len(), holder_keys.len());
+        crate::notify::on_failure(session, notification_id.as_deref(), count).await?;
+        let mut received = Vec::with_capacity(issued.len());
+        for (issued, holder_key) in issued.into_iter().zip(holder_keys) {
+            let one = self
+                .receive_one(
+                    metadata,
+                    configuration_id,
+                    configuration,
+                    &expected,
+                    issued,
+                    holder_key,
+                    notification_id.clone(),
+                    grant.clone(),
+                )
+                .await;
+            received
+                .push(crate::notify::on_failure(session, notification_id.as_deref(), one).await?);
+        }
+        // WAL-VAL-08: stored only after every credential of the response passed validation.
+        for credential in &received {
+            let stored = self.store.put(&credential.stored);
+            crate::notify::on_failure(session, notification_id.as_deref(), stored).await?;
+        }
+        // WAL-NOTIF-01: accepted once every credential of the response is stored.
+        crate::notify::accepted(session, notification_id.as_deref()).await;
+        Ok(received)
+    }
+
+    /// Validates one issued credential against its holder key; the caller stores it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn receive_one(
+        &self,
+        metadata: &avow_core::metadata::CredentialIssuerMetadata,
+        configuration_id: &str,
+        configuration: &avow_core::metadata::CredentialConfiguration,
+        expected: &ExpectedType,
+        issued: avow_core::credential::IssuedCredential,
+        holder_key: SoftwareSigner,
+        notification_id: Option<String>,
+        grant: Option<StoredGrant>,
+    ) -> Result<ReceivedCredential, WalletError> {
         let credential = issued
             .credential
             .as_str()
             .ok_or_else(|| {
-                WalletError::UnexpectedResponse("an SD-JWT VC credential must be a string".into())
+                WalletError::UnexpectedResponse("the credential must be a string".into())
             })?
             .to_owned();
-        let (verified, _key_source) = validate_sd_jwt_vc(
-            &self.client,
-            &credential,
-            &ValidationContext {
-                trust_anchors: &self.options.trust_anchors,
-                credential_issuer: &metadata.credential_issuer,
-                expected_vct: &expected_vct,
-                holder_key: holder_key.public_jwk(),
-                now: self.clock.now(),
-                skew: self.options.clock_skew,
-            },
-        )
-        .await?;
+        let now = self.clock.now();
+        let (verified, status_claims, expires_at) = match expected {
+            ExpectedType::Vct(expected_vct) => {
+                let (verified, _key_source) = validate_sd_jwt_vc(
+                    &self.client,
+                    &credential,
+                    &ValidationContext {
+                        trust_anchors: &self.options.trust_anchors,
+                        credential_issuer: &metadata.credential_issuer,
+                        expected_vct,
+                        holder_key: holder_key.public_jwk(),
+                        now,
+                        skew: self.options.clock_skew,
+                    },
+                )
+                .await?;
+                let exp = verified
+                    .claims
+                    .get("exp")
+                    .and_then(serde_json::Value::as_i64);
+                let claims = verified.claims.clone();
+                (VerifiedCredential::SdJwtVc(verified), claims, exp)
+            }
+            ExpectedType::Doctype(doctype) => {
+                let verified = crate::validate::validate_mdoc(
+                    &credential,
+                    &self.options.trust_anchors,
+                    doctype,
+                    holder_key.public_jwk(),
+                    now,
+                    self.options.clock_skew,
+                )?;
+                let mut claims = serde_json::Map::new();
+                if let Some(status) = &verified.status {
+                    claims.insert("status".into(), status.to_status_claim());
+                }
+                let exp = Some(verified.valid_until);
+                (VerifiedCredential::Mdoc(verified), claims, exp)
+            }
+        };
         // WAL-VAL-07: the status list entry, before storing (see crate::status).
         let status_checked = crate::status::check_at_receipt(
             &self.client,
             &self.options.trust_anchors,
-            &verified.claims,
-            self.clock.now(),
+            &status_claims,
+            now,
             self.options.clock_skew,
         )
         .await?;
@@ -851,16 +1053,11 @@ impl Wallet {
             holder_key_pkcs8: avow_crypto::b64::encode(holder_key.to_pkcs8()?),
             holder_key_thumbprint: holder_key.public_jwk().thumbprint(),
             received_at: self.clock.now(),
-            expires_at: verified
-                .claims
-                .get("exp")
-                .and_then(serde_json::Value::as_i64),
-            notification_id: response.notification_id,
+            expires_at,
+            notification_id,
             grant,
             status_checked,
         };
-        // WAL-VAL-08: stored only after validation passed.
-        self.store.put(&stored)?;
         Ok(ReceivedCredential { stored, verified })
     }
 }
@@ -896,6 +1093,20 @@ impl WiaSource for crate::attestation::DevWalletProvider {
                 instance_key,
                 now,
                 3600,
+            )
+            .await
+        })
+    }
+
+    fn issue_key_attestation<'a>(
+        &'a self,
+        request: &'a crate::key_proofs::KeyAttestationRequest,
+    ) -> WiaFuture<'a> {
+        Box::pin(async move {
+            crate::attestation::DevWalletProvider::issue_key_attestation(
+                self,
+                request,
+                crate::attestation::DEV_WUA_LIFETIME,
             )
             .await
         })

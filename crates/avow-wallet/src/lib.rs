@@ -5,10 +5,13 @@
 pub mod attestation;
 pub mod authorize;
 pub mod client;
+pub mod deferred;
 pub mod encryption;
 pub mod error;
 pub mod flow;
 pub mod issuer;
+pub mod key_proofs;
+pub mod notify;
 pub mod offer;
 pub mod status;
 pub mod store;

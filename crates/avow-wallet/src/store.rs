@@ -91,6 +91,16 @@ impl CredentialStore {
         })
     }
 
+    /// The store's directory and sealing key, for the other encrypted
+    /// records of the wallet (pending deferred issuances: deferred.rs).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
     fn path(&self, id: &str) -> Result<PathBuf, WalletError> {
         if id.is_empty()
             || !id
@@ -146,7 +156,7 @@ impl CredentialStore {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WalletError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WalletError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;

@@ -221,6 +221,27 @@ async fn fetch_json(client: &HttpClient, url: &str) -> Result<serde_json::Value,
     fetched.json()
 }
 
+/// WAL-VAL-04: an mdoc's `issuerAuth` verifies with its `x5chain` chained to
+/// a trusted anchor (IACA), `docType` is the configuration's, every digest
+/// matches, `deviceKey` is the wallet's key, validity is current.
+pub fn validate_mdoc(
+    credential: &str,
+    trust_anchors: &TrustAnchors,
+    expected_doctype: &str,
+    holder_key: &EcPublicJwk,
+    now: i64,
+    skew: i64,
+) -> Result<avow_formats::mdoc::VerifiedMdoc, WalletError> {
+    let parsed = avow_formats::mdoc::parse(credential).map_err(|e| invalid(e.to_string()))?;
+    let issuer_key = trust_anchors
+        .validate_chain(parsed.x5chain(), now)
+        .map_err(|e| invalid(format!("issuer certificate: {e}")))?;
+    avow_formats::mdoc::verify(&parsed, &issuer_key, now, skew)
+        .and_then(|v| v.require_doctype(expected_doctype))
+        .and_then(|v| v.require_device_key(holder_key))
+        .map_err(|e| invalid(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,6 +88,63 @@ impl AdminClient {
         Ok(Self::check(response).await?.json().await?)
     }
 
+    /// `GET /admin/deferred` with optional `state` and `holder` filters (ISS-DEF-08).
+    pub async fn deferred_transactions(
+        &self,
+        state: Option<&str>,
+        holder: Option<&str>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut query = Vec::new();
+        if let Some(state) = state {
+            query.push(("state", state));
+        }
+        if let Some(holder) = holder {
+            query.push(("holder", holder));
+        }
+        let response = self
+            .http
+            .get(format!("{}/admin/deferred", self.base))
+            .query(&query)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .context("admin API unreachable")?;
+        Ok(Self::check(response).await?.json().await?)
+    }
+
+    /// `POST /admin/deferred/{id}/approve` or `…/deny` (with an optional
+    /// reason); answers the transaction (ISS-DEF-08).
+    pub async fn decide_deferred(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: Option<&str>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let action = if approve { "approve" } else { "deny" };
+        let mut request = self
+            .http
+            .post(format!("{}/admin/deferred/{id}/{action}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(reason) = reason {
+            request = request.json(&serde_json::json!({ "reason": reason }));
+        }
+        let response = request.send().await.context("admin API unreachable")?;
+        Ok(Self::check(response).await?.json().await?)
+    }
+
+    /// `GET /admin/notifications`, optionally of one holder (ISS-NOTIF-06).
+    pub async fn notifications(&self, holder: Option<&str>) -> anyhow::Result<serde_json::Value> {
+        let mut request = self
+            .http
+            .get(format!("{}/admin/notifications", self.base))
+            .bearer_auth(&self.token);
+        if let Some(holder) = holder {
+            request = request.query(&[("holder", holder)]);
+        }
+        let response = request.send().await.context("admin API unreachable")?;
+        Ok(Self::check(response).await?.json().await?)
+    }
+
     pub async fn create_offer(&self, request: &CreateOfferRequest) -> anyhow::Result<CreatedOffer> {
         let response = self
             .http

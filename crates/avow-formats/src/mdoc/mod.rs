@@ -57,12 +57,9 @@ pub const DIGEST_ALGORITHM: &str = "SHA-256";
 pub const MSO_VERSION: &str = "1.0";
 
 /// A Token Status List reference (draft-ietf-oauth-status-list §6.3),
-/// carried in the MSO as `status: {status_list: {idx, uri}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusReference {
-    pub idx: u64,
-    pub uri: String,
-}
+/// carried in the MSO as `status: {status_list: {idx, uri}}`: the same
+/// reference SD-JWT VCs carry.
+pub use crate::status_list::StatusListReference as StatusReference;
 
 /// What to issue. `Debug` leaves out the element values.
 #[derive(Clone)]

@@ -47,8 +47,51 @@ pub enum IssuerCommand {
     /// Credential status (Token Status List): revoke, suspend, resume, show.
     #[command(subcommand)]
     Status(StatusCommand),
+    /// Deferred issuance: list, approve and deny pending transactions (ISS-DEF-08).
+    #[command(subcommand)]
+    Deferred(DeferredCommand),
+    /// Events wallets reported at the Notification Endpoint (ISS-NOTIF-06).
+    Notifications {
+        /// Only this holder's notifications.
+        #[arg(long)]
+        holder: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Print the embedded default configuration (a starting point for issuer.toml).
     DefaultConfig,
+}
+
+/// `avow issuer deferred …` (ISS-DEF-08).
+#[derive(Subcommand)]
+pub enum DeferredCommand {
+    /// List deferred transactions (oldest first).
+    List {
+        /// Only transactions in this state: pending, approved, denied, issued, expired.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this holder's transactions.
+        #[arg(long)]
+        holder: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Approve a pending transaction: the wallet's next poll gets the credentials.
+    Approve {
+        /// The transaction id shown by `avow issuer deferred list`.
+        transaction: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Deny a pending transaction: the wallet gets credential_request_denied.
+    Deny {
+        transaction: String,
+        /// Why (kept for the operator; never sent to the wallet).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -204,6 +247,10 @@ pub async fn run(command: IssuerCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         IssuerCommand::Status(command) => status(command).await,
+        IssuerCommand::Deferred(command) => deferred(command).await,
+        IssuerCommand::Notifications { holder, admin } => {
+            notifications(holder.as_deref(), &admin).await
+        }
         IssuerCommand::DefaultConfig => {
             print!("{}", avow_issuer::config::DEFAULT_CONFIG);
             Ok(ExitCode::SUCCESS)
@@ -342,5 +389,108 @@ async fn status(command: StatusCommand) -> anyhow::Result<ExitCode> {
         None => client.issuance_status(&id).await?,
     };
     print_status(&entry);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_transaction(t: &serde_json::Value) {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    let keys = t["key_thumbprints"].as_array().map_or(0, Vec::len);
+    let mut line = format!(
+        "{}  {}  holder {}  {}  {} key(s)  created {}  expires {}",
+        text(&t["id"]),
+        text(&t["state"]).to_uppercase(),
+        text(&t["holder_id"]),
+        text(&t["credential_configuration_id"]),
+        keys,
+        t["created_at"],
+        t["expires_at"]
+    );
+    if let Some(reason) = t["reason"].as_str() {
+        line.push_str(&format!("  reason: {reason}"));
+    }
+    println!("{line}");
+}
+
+/// `avow issuer deferred …`: through the admin API (ISS-DEF-08).
+async fn deferred(command: DeferredCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeferredCommand::List {
+            state,
+            holder,
+            admin,
+        } => {
+            let list = admin
+                .client()?
+                .deferred_transactions(state.as_deref(), holder.as_deref())
+                .await?;
+            let list = list.as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no deferred transactions");
+            }
+            for transaction in &list {
+                print_transaction(transaction);
+            }
+        }
+        DeferredCommand::Approve { transaction, admin } => {
+            let decided = admin
+                .client()?
+                .decide_deferred(&transaction, true, None)
+                .await?;
+            print_transaction(&decided);
+        }
+        DeferredCommand::Deny {
+            transaction,
+            reason,
+            admin,
+        } => {
+            let decided = admin
+                .client()?
+                .decide_deferred(&transaction, false, reason.as_deref())
+                .await?;
+            print_transaction(&decided);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `avow issuer notifications [--holder ID]` (ISS-NOTIF-06).
+async fn notifications(holder: Option<&str>, admin: &AdminArgs) -> anyhow::Result<ExitCode> {
+    let list = admin.client()?.notifications(holder).await?;
+    let list = list.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no notifications");
+    }
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    for n in &list {
+        println!(
+            "{}  holder {}  {}  {} credential(s)  issued {}{}",
+            text(&n["id"]),
+            text(&n["holder_id"]),
+            text(&n["credential_configuration_id"]),
+            n["credential_count"],
+            n["created_at"],
+            n["deferred_transaction_id"]
+                .as_str()
+                .map(|d| format!("  (deferred {d})"))
+                .unwrap_or_default()
+        );
+        let events = n["events"].as_array().cloned().unwrap_or_default();
+        if events.is_empty() {
+            println!("    (no events)");
+        }
+        for e in &events {
+            println!(
+                "    {}  {}x  first {}  last {}{}",
+                text(&e["event"]),
+                e["repeats"],
+                e["first_received_at"],
+                e["last_received_at"],
+                e["event_description"]
+                    .as_str()
+                    .map(|d| format!("  \"{d}\""))
+                    .unwrap_or_default()
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

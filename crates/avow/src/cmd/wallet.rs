@@ -45,6 +45,30 @@ pub enum WalletCommand {
         #[command(flatten)]
         connect: ConnectArgs,
     },
+    /// Deferred issuances (WAL-DEF-07): list them; `--poll` polls the due
+    /// ones once, `--watch` until none is pending; `--stop`, `--resume`,
+    /// `--forget` one.
+    Pending {
+        #[command(flatten)]
+        wallet: WalletArgs,
+        /// Poll every due transaction once (needs --trust-anchor).
+        #[arg(long)]
+        poll: bool,
+        /// Keep polling, each transaction at its interval, until none is pending.
+        #[arg(long, conflicts_with = "poll")]
+        watch: bool,
+        /// Stop polling this transaction.
+        #[arg(long, value_name = "ID")]
+        stop: Option<String>,
+        /// Resume polling this transaction.
+        #[arg(long, value_name = "ID")]
+        resume: Option<String>,
+        /// Delete this transaction record.
+        #[arg(long, value_name = "ID")]
+        forget: Option<String>,
+        #[command(flatten)]
+        connect: PendingConnectArgs,
+    },
     /// List stored credentials.
     List {
         #[command(flatten)]
@@ -172,6 +196,169 @@ fn print_received(received: &[avow_wallet::ReceivedCredential]) {
     }
 }
 
+/// [`ConnectArgs`] for `pending`, where listing needs none of them.
+#[derive(Args, Clone)]
+pub struct PendingConnectArgs {
+    /// PEM file of an issuer CA to trust (repeatable; required to poll).
+    #[arg(long = "trust-anchor")]
+    pub trust_anchors: Vec<PathBuf>,
+    /// DEVELOPMENT: allow plain http to issuers on loopback addresses.
+    #[arg(long)]
+    pub dev: bool,
+    /// DEVELOPMENT wallet provider directory (renews access tokens of the
+    /// authorization code flow; see `receive`).
+    #[arg(long)]
+    pub dev_wallet_provider: Option<PathBuf>,
+    /// The wallet's OAuth client_id (the WIA sub).
+    #[arg(long, default_value = "https://wallet.avow.dev/cli")]
+    pub client_id: String,
+}
+
+impl PendingConnectArgs {
+    fn connect(&self) -> Option<ConnectArgs> {
+        (!self.trust_anchors.is_empty()).then(|| ConnectArgs {
+            trust_anchors: self.trust_anchors.clone(),
+            dev: self.dev,
+            dev_wallet_provider: self.dev_wallet_provider.clone(),
+            client_id: self.client_id.clone(),
+            anonymous: false,
+            login_user: None,
+            login_password: None,
+        })
+    }
+}
+
+/// The outcome of a flow: received credentials, and deferred transactions
+/// that are now stored for `avow wallet pending` (WAL-DEF-01).
+fn report(
+    result: Result<Vec<avow_wallet::ReceivedCredential>, avow_wallet::WalletError>,
+) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(received) => {
+            print_received(&received);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(avow_wallet::WalletError::Deferred { pending, received }) => {
+            print_received(&received);
+            for id in pending {
+                println!(
+                    "pending {id}: the issuer will issue later (run `avow wallet pending --poll`)"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_pending(pending: &[avow_wallet::deferred::PendingIssuance], now: i64) {
+    use avow_wallet::deferred::PendingState;
+    if pending.is_empty() {
+        println!("no pending issuances");
+    }
+    for p in pending {
+        let state = match &p.state {
+            PendingState::Pending if p.next_poll_at <= now => {
+                "PENDING  next poll: due now".to_owned()
+            }
+            PendingState::Pending => format!("PENDING  next poll in {} s", p.next_poll_at - now),
+            PendingState::Stopped => "STOPPED  (resume with --resume)".to_owned(),
+            PendingState::Failed { reason } => format!("FAILED   {reason}"),
+        };
+        let error = p
+            .last_error
+            .as_deref()
+            .map(|e| format!("  last error: {e}"))
+            .unwrap_or_default();
+        println!(
+            "{}  {}  {}  from {}  polls {}{error}",
+            p.id, state, p.credential_configuration_id, p.credential_issuer, p.polls
+        );
+    }
+}
+
+fn print_outcome(outcome: &avow_wallet::deferred::PollOutcome) {
+    use avow_wallet::deferred::PollOutcome;
+    match outcome {
+        PollOutcome::Received { id, credentials } => {
+            println!("{id}: received");
+            print_received(credentials);
+        }
+        PollOutcome::Pending { id, next_poll_at } => {
+            println!("{id}: still pending (next poll at {next_poll_at})");
+        }
+        PollOutcome::Retrying {
+            id,
+            reason,
+            next_poll_at,
+        } => println!("{id}: {reason}; retrying at {next_poll_at}"),
+        PollOutcome::Failed { id, reason } => println!("{id}: FAILED: {reason}"),
+        PollOutcome::NotDue { id, next_poll_at } => {
+            println!("{id}: not due before {next_poll_at}");
+        }
+    }
+}
+
+/// `avow wallet pending …` (WAL-DEF-02 … -07).
+#[allow(clippy::too_many_arguments)]
+async fn pending(
+    wallet: &WalletArgs,
+    poll: bool,
+    watch: bool,
+    stop: Option<String>,
+    resume: Option<String>,
+    forget: Option<String>,
+    connect: Option<&ConnectArgs>,
+) -> anyhow::Result<ExitCode> {
+    let now = || avow_core::Clock::now(&avow_core::SystemClock);
+    let wallet_app = match connect {
+        Some(connect) => connect.wallet(wallet)?,
+        None if poll || watch => anyhow::bail!("--poll and --watch need --trust-anchor"),
+        // Listing and managing records only: no issuer is contacted.
+        None => Wallet::new(
+            WalletOptions {
+                allow_http_loopback: false,
+                trust_anchors: TrustAnchors::default(),
+                clock_skew: 60,
+                client_id: String::new(),
+                wia_source: None,
+                prefer_anonymous: true,
+                encryption: None,
+            },
+            CredentialStore::open(&wallet.wallet_dir)?,
+        )?,
+    };
+    if let Some(id) = stop {
+        wallet_app.stop_pending(&id)?;
+        println!("{id}: stopped");
+    }
+    if let Some(id) = resume {
+        wallet_app.resume_pending(&id)?;
+        println!("{id}: resumed");
+    }
+    if let Some(id) = forget {
+        wallet_app.forget_pending(&id)?;
+        println!("{id}: forgotten");
+    }
+    if poll || watch {
+        loop {
+            for outcome in wallet_app.poll_pending().await? {
+                print_outcome(&outcome);
+            }
+            let next = wallet_app.next_pending_poll()?;
+            match next {
+                Some(at) if watch => {
+                    let wait = u64::try_from(at - now()).unwrap_or(0).max(1);
+                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                }
+                _ => break,
+            }
+        }
+    }
+    print_pending(&wallet_app.pending_issuances()?, now());
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn load_anchors(paths: &[PathBuf]) -> anyhow::Result<TrustAnchors> {
     let mut ders = Vec::new();
     for path in paths {
@@ -227,7 +414,7 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
                         (Some(spec), None) => Some(prompt_tx_code(spec, &issuer_name)?),
                         (_, given) => given,
                     };
-                    wallet_app.accept(&offer, info, tx_code.as_deref()).await?
+                    wallet_app.accept(&offer, info, tx_code.as_deref()).await
                 }
                 (None, authorization) => {
                     let issuer_state = authorization.as_ref().and_then(|g| g.issuer_state.clone());
@@ -239,11 +426,10 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
                             issuer_state.as_deref(),
                             agent.as_ref(),
                         )
-                        .await?
+                        .await
                 }
             };
-            print_received(&received);
-            Ok(ExitCode::SUCCESS)
+            report(received)
         }
         WalletCommand::Request {
             issuer,
@@ -256,11 +442,11 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
                 avow_wallet::issuer::discover(wallet_app.client(), &issuer).await?,
             );
             let agent = connect.agent().await?;
-            let received = wallet_app
-                .authorize_and_receive(info, &config_ids, None, agent.as_ref())
-                .await?;
-            print_received(&received);
-            Ok(ExitCode::SUCCESS)
+            report(
+                wallet_app
+                    .authorize_and_receive(info, &config_ids, None, agent.as_ref())
+                    .await,
+            )
         }
         WalletCommand::Refresh {
             id,
@@ -268,9 +454,27 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
             connect,
         } => {
             let wallet_app = connect.wallet(&wallet)?;
-            let refreshed = wallet_app.refresh(&id).await?;
-            print_received(std::slice::from_ref(&refreshed));
-            Ok(ExitCode::SUCCESS)
+            report(wallet_app.refresh(&id).await.map(|r| vec![r]))
+        }
+        WalletCommand::Pending {
+            wallet,
+            poll,
+            watch,
+            stop,
+            resume,
+            forget,
+            connect,
+        } => {
+            pending(
+                &wallet,
+                poll,
+                watch,
+                stop,
+                resume,
+                forget,
+                connect.connect().as_ref(),
+            )
+            .await
         }
         WalletCommand::List { wallet } => {
             let store = CredentialStore::open(&wallet.wallet_dir)?;
