@@ -87,22 +87,44 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         prefer_anonymous: false,
         encryption: None,
     };
+    let batch_wallet = Wallet::new(
+        options.clone(),
+        CredentialStore::open(&data_dir.join("wallet"))?,
+    )?
+    .with_batch_size_wanted(3);
     let wallet = Wallet::new(options, CredentialStore::open(&data_dir.join("wallet"))?)?;
-    let outcome = run_flows(&wallet, &admin, &created).await;
+    let outcome = run_flows(&wallet, &batch_wallet, &admin, &created).await;
     issuer.stop().await;
     let received = outcome?;
+    let flows = ["1", "2", "3", "4", "5", "5", "5"];
     for (n, r) in received.iter().enumerate() {
+        let flow = flows.get(n).copied().unwrap_or("?");
         println!(
-            "== Credential {} (flow {}) stored encrypted in {}",
+            "== Credential {} ({}, flow {flow}) stored encrypted in {}",
             r.stored.id,
-            n + 1,
+            r.stored.format,
             data_dir.join("wallet").display()
         );
-        if n == 0 {
-            print!("{}", describe_sd_jwt_vc(&r.stored.credential)?);
+        match &r.verified {
+            avow_wallet::flow::VerifiedCredential::SdJwtVc(_) if n == 0 => {
+                print!("{}", describe_sd_jwt_vc(&r.stored.credential)?)
+            }
+            avow_wallet::flow::VerifiedCredential::Mdoc(mdoc) => {
+                println!(
+                    "-- mdoc {} valid until {}, elements:",
+                    mdoc.doctype, mdoc.valid_until
+                );
+                for (namespace, elements) in &mdoc.namespaces {
+                    for (name, value) in elements {
+                        println!("   {namespace} / {name} = {value}");
+                    }
+                }
+            }
+            _ => {}
         }
         println!(
-            "== VERIFIED: issuer x5c chain to the dev CA, signature, disclosures, vct, holder binding"
+            "== VERIFIED: issuer chain to the dev CA, signature, digests, type, holder binding (key {})",
+            r.stored.holder_key_thumbprint
         );
     }
     println!("Flows run:");
@@ -118,7 +140,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!(
         "  3. refresh: rotated refresh token (same DPoP and instance keys) -> a fresh SD-JWT VC"
     );
-    Ok(if received.len() == 3 {
+    println!(
+        "  4. pre-authorized code, mdoc on the attestation proof path (key attestation from the dev wallet provider) -> mso_mdoc"
+    );
+    println!(
+        "  5. batch: one credential request with three proofs -> three SD-JWT VCs, each bound to its own key"
+    );
+    Ok(if received.len() == flows.len() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -130,6 +158,7 @@ const DEMO_CLIENT_ID: &str = "https://wallet.avow.dev/demo";
 
 async fn run_flows(
     wallet: &Wallet,
+    batch_wallet: &Wallet,
     admin: &AdminClient,
     created: &CreatedOffer,
 ) -> anyhow::Result<Vec<ReceivedCredential>> {
@@ -185,6 +214,43 @@ async fn run_flows(
         .context("no credential from the code flow")?;
     received.extend(by_code);
     received.push(wallet.refresh(&refreshed_from).await.context("refresh")?);
+
+    // 4. The PID as an mdoc, on the attestation proof path (key attestation from the dev wallet provider).
+    let mdoc_offer = admin
+        .create_offer(&CreateOfferRequest {
+            holder_id: "demo-erika".into(),
+            credential_configuration_ids: vec!["pid-mdoc".into()],
+            tx_code: None,
+            grants: vec![OfferGrant::PreAuthorizedCode],
+        })
+        .await?;
+    let link = &mdoc_offer
+        .links
+        .get("openid-credential-offer")
+        .context("no offer link")?
+        .by_reference;
+    received.extend(wallet.receive(link, None).await.context("mdoc flow")?);
+
+    // 5. A batch: three SD-JWT VCs in one request, each bound to its own key.
+    let batch_offer = admin
+        .create_offer(&CreateOfferRequest {
+            holder_id: "demo-erika".into(),
+            credential_configuration_ids: vec!["pid-sd-jwt".into()],
+            tx_code: None,
+            grants: vec![OfferGrant::PreAuthorizedCode],
+        })
+        .await?;
+    let link = &batch_offer
+        .links
+        .get("openid-credential-offer")
+        .context("no offer link")?
+        .by_reference;
+    received.extend(
+        batch_wallet
+            .receive(link, None)
+            .await
+            .context("batch flow")?,
+    );
     Ok(received)
 }
 
