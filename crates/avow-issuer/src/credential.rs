@@ -1,17 +1,14 @@
 //! `IssueCredential`: the Credential Endpoint (OID4VCI §8; ISS-CRED, ISS-PROOF, ISS-SDJWT).
 
-use crate::build_mdoc::build_mdoc;
-use crate::build_sd_jwt_vc::{CredentialContent, build_sd_jwt_vc, subject_claims};
-use crate::config::CredentialFormat;
 use crate::dpop::{check_dpop, fresh_nonce};
 use crate::error::ApiError;
 use crate::key_proof::verify_proofs;
 use crate::state::{AppState, IssuerState};
 use avow_core::ProtocolError;
-use avow_core::credential::{CredentialResponse, CredentialSelector, IssuedCredential};
+use avow_core::credential::{CredentialResponse, CredentialSelector};
 use avow_core::error::Endpoint;
 use avow_crypto::hash::sha256_b64;
-use avow_store::{AccessTokenRecord, IssuanceRecord};
+use avow_store::AccessTokenRecord;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -100,48 +97,15 @@ pub async fn issue_credential(
         .await;
     }
     // ---- end deferred issuance ----
-    // SD-JWT VC takes the configured top-level claims; mdoc maps [namespace, element] paths itself.
-    let subject_claims = match configuration.format {
-        CredentialFormat::DcSdJwt => subject_claims(configuration, &holder.claims)?,
-        CredentialFormat::MsoMdoc => holder.claims.clone(),
-    };
-    let now = state.now();
-    let mut credentials = Vec::with_capacity(keys.len());
-    for key in &keys {
-        // ISS-STAT-01, -02: a random, never reused status list index per credential.
-        let status = crate::status_list::allocate_status(&state).await?;
-        // ISS-BATCH-03: iat/exp randomized per credential (key_proof.rs).
-        let (issued_at, expires_at) =
-            crate::key_proof::credential_validity(&state, configuration.lifetime, now);
-        let content = CredentialContent {
-            configuration,
-            subject_claims: subject_claims.clone(),
-            holder_key: key,
-            issued_at,
-            expires_at,
-            status: status.clone(),
-        };
-        let credential = match configuration.format {
-            CredentialFormat::DcSdJwt => build_sd_jwt_vc(&state, &content).await?,
-            CredentialFormat::MsoMdoc => build_mdoc(&state, &content).await?,
-        };
-        state
-            .store
-            .record_issuance(&IssuanceRecord {
-                id: state.random.token(16),
-                holder_id: access.holder_id.clone(),
-                configuration_id: configuration_id.clone(),
-                key_thumbprint: key.thumbprint(),
-                issued_at: now,
-                expires_at: content.expires_at,
-                status_list_id: status.as_ref().map(|s| s.list_id.clone()),
-                status_index: status.as_ref().map(|s| s.index),
-            })
-            .await?;
-        credentials.push(IssuedCredential {
-            credential: serde_json::Value::String(credential),
-        });
-    }
+    let credentials = crate::issue_credentials::issue_credentials(
+        &state,
+        &access.holder_id,
+        &configuration_id,
+        configuration,
+        &holder,
+        &keys,
+    )
+    .await?;
     tracing::info!(configuration = %configuration_id, count = credentials.len(), "credentials issued");
     // ISS-NOTIF-01: a notification_id when notifications are on (notification.rs).
     let notification_id = crate::notification::register_for_token(

@@ -28,7 +28,7 @@
 //! Configuration: `[deferred]` ([`DeferredConfig`]) and, per credential
 //! configuration, `deferred` and `deferred_interval`.
 
-use crate::build_sd_jwt_vc::{CredentialContent, build_sd_jwt_vc, subject_claims};
+use crate::build_sd_jwt_vc::subject_claims;
 use crate::config::{CredentialConfigurationConfig, CredentialFormat, IssuerConfig};
 use crate::credential_encryption::ResponseEncryption;
 use crate::dpop::{check_dpop, fresh_nonce};
@@ -39,9 +39,7 @@ use avow_core::error::Endpoint;
 use avow_core::{ErrorCode, ProtocolError};
 use avow_crypto::EcPublicJwk;
 use avow_crypto::hash::sha256_b64;
-use avow_store::{
-    AccessTokenRecord, DeferredState, DeferredTransactionRecord, Holder, IssuanceRecord,
-};
+use avow_store::{AccessTokenRecord, DeferredState, DeferredTransactionRecord, Holder};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -452,7 +450,7 @@ async fn build_for_transaction(
                 "the holder record no longer exists",
             ))
         })?;
-    issue_credentials(
+    crate::issue_credentials::issue_credentials(
         state,
         &record.holder_id,
         &record.configuration_id,
@@ -461,59 +459,6 @@ async fn build_for_transaction(
         &keys,
     )
     .await
-}
-
-/// One credential per key through the Credential Endpoint's builders:
-/// subject claims, status list entry, validity, format dispatch, issuance
-/// record (as `credential::issue_credential` does).
-pub async fn issue_credentials(
-    state: &IssuerState,
-    holder_id: &str,
-    configuration_id: &str,
-    configuration: &CredentialConfigurationConfig,
-    holder: &Holder,
-    keys: &[EcPublicJwk],
-) -> Result<Vec<IssuedCredential>, ApiError> {
-    let subject_claims = match configuration.format {
-        CredentialFormat::DcSdJwt => subject_claims(configuration, &holder.claims)?,
-        CredentialFormat::MsoMdoc => holder.claims.clone(),
-    };
-    let now = state.now();
-    let mut credentials = Vec::with_capacity(keys.len());
-    for key in keys {
-        let status = crate::status_list::allocate_status(state).await?;
-        let (issued_at, expires_at) =
-            crate::key_proof::credential_validity(state, configuration.lifetime, now);
-        let content = CredentialContent {
-            configuration,
-            subject_claims: subject_claims.clone(),
-            holder_key: key,
-            issued_at,
-            expires_at,
-            status: status.clone(),
-        };
-        let credential = match configuration.format {
-            CredentialFormat::DcSdJwt => build_sd_jwt_vc(state, &content).await?,
-            CredentialFormat::MsoMdoc => crate::build_mdoc::build_mdoc(state, &content).await?,
-        };
-        state
-            .store
-            .record_issuance(&IssuanceRecord {
-                id: state.random.token(16),
-                holder_id: holder_id.to_owned(),
-                configuration_id: configuration_id.to_owned(),
-                key_thumbprint: key.thumbprint(),
-                issued_at: now,
-                expires_at: content.expires_at,
-                status_list_id: status.as_ref().map(|s| s.list_id.clone()),
-                status_index: status.as_ref().map(|s| s.index),
-            })
-            .await?;
-        credentials.push(IssuedCredential {
-            credential: serde_json::Value::String(credential),
-        });
-    }
-    Ok(credentials)
 }
 
 /// Whether the holder's data lets this configuration be issued now: the

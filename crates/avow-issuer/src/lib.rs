@@ -23,6 +23,7 @@ pub mod deferred;
 pub mod did_web;
 pub mod dpop;
 pub mod error;
+pub mod issue_credentials;
 pub mod key_attestation;
 pub mod key_proof;
 pub mod keys;

@@ -1,0 +1,63 @@
+//! `IssueCredentials`: one credential per proven key, for the credential
+//! endpoint and the deferred endpoint alike (VCI §8.3, §9.2): subject claims,
+//! a status list entry (ISS-STAT-01), randomized validity (ISS-BATCH-03), the
+//! format's builder, and the issuance record (ISS-SEC-07: no credential bytes).
+
+use crate::build_sd_jwt_vc::{CredentialContent, build_sd_jwt_vc, subject_claims};
+use crate::config::{CredentialConfigurationConfig, CredentialFormat};
+use crate::error::ApiError;
+use crate::state::IssuerState;
+use avow_core::credential::IssuedCredential;
+use avow_crypto::EcPublicJwk;
+use avow_store::{Holder, IssuanceRecord};
+
+/// Builds and records one credential per key; every proof was verified before.
+pub async fn issue_credentials(
+    state: &IssuerState,
+    holder_id: &str,
+    configuration_id: &str,
+    configuration: &CredentialConfigurationConfig,
+    holder: &Holder,
+    keys: &[EcPublicJwk],
+) -> Result<Vec<IssuedCredential>, ApiError> {
+    let subject_claims = match configuration.format {
+        CredentialFormat::DcSdJwt => subject_claims(configuration, &holder.claims)?,
+        CredentialFormat::MsoMdoc => holder.claims.clone(),
+    };
+    let now = state.now();
+    let mut credentials = Vec::with_capacity(keys.len());
+    for key in keys {
+        let status = crate::status_list::allocate_status(state).await?;
+        let (issued_at, expires_at) =
+            crate::key_proof::credential_validity(state, configuration.lifetime, now);
+        let content = CredentialContent {
+            configuration,
+            subject_claims: subject_claims.clone(),
+            holder_key: key,
+            issued_at,
+            expires_at,
+            status: status.clone(),
+        };
+        let credential = match configuration.format {
+            CredentialFormat::DcSdJwt => build_sd_jwt_vc(state, &content).await?,
+            CredentialFormat::MsoMdoc => crate::build_mdoc::build_mdoc(state, &content).await?,
+        };
+        state
+            .store
+            .record_issuance(&IssuanceRecord {
+                id: state.random.token(16),
+                holder_id: holder_id.to_owned(),
+                configuration_id: configuration_id.to_owned(),
+                key_thumbprint: key.thumbprint(),
+                issued_at: now,
+                expires_at: content.expires_at,
+                status_list_id: status.as_ref().map(|s| s.list_id.clone()),
+                status_index: status.as_ref().map(|s| s.index),
+            })
+            .await?;
+        credentials.push(IssuedCredential {
+            credential: serde_json::Value::String(credential),
+        });
+    }
+    Ok(credentials)
+}
