@@ -24,26 +24,13 @@ pub async fn issue_credential(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (token, access) = authorize(&state, &headers).await?;
-    check_certificate_binding(&access, peer.as_ref().map(|p| &p.0))?;
-    check_dpop(
+    let access = authorize_resource_request(
         &state,
         &headers,
-        "POST",
+        peer.as_ref().map(|p| &p.0),
         &state.endpoints.credential,
-        Some(&token),
-        Endpoint::Resource,
     )
-    .await
-    .and_then(|key| {
-        if key.jkt == access.dpop_jkt {
-            Ok(())
-        } else {
-            Err(resource(ProtocolError::invalid_dpop_proof(
-                "the DPoP key is not the one the access token is bound to",
-            )))
-        }
-    })?;
+    .await?;
     // application/json or an encrypted application/jwt (ISS-ENC-01 … -07).
     let decoded = state
         .encryption
@@ -173,6 +160,35 @@ fn select_configuration(
                 ))
             }),
     }
+}
+
+/// The protected-resource preamble of the credential, deferred and
+/// notification endpoints: the DPoP access token (ISS-CRED-02), its
+/// certificate binding (ISS-CLI-03), and a DPoP proof for `uri` by the key
+/// the token is bound to (ISS-DPOP-05, -08).
+pub async fn authorize_resource_request(
+    state: &IssuerState,
+    headers: &HeaderMap,
+    peer: Option<&crate::tls::PeerCertificates>,
+    uri: &str,
+) -> Result<AccessTokenRecord, ApiError> {
+    let (token, access) = authorize(state, headers).await?;
+    check_certificate_binding(&access, peer)?;
+    let key = check_dpop(
+        state,
+        headers,
+        "POST",
+        uri,
+        Some(&token),
+        Endpoint::Resource,
+    )
+    .await?;
+    if key.jkt != access.dpop_jkt {
+        return Err(resource(ProtocolError::invalid_dpop_proof(
+            "the DPoP key is not the one the access token is bound to",
+        )));
+    }
+    Ok(access)
 }
 
 /// RFC 8705 §3: a certificate-bound token needs the same client certificate (ISS-CLI-03).

@@ -31,11 +31,10 @@
 use crate::build_sd_jwt_vc::subject_claims;
 use crate::config::{CredentialConfigurationConfig, CredentialFormat, IssuerConfig};
 use crate::credential_encryption::ResponseEncryption;
-use crate::dpop::{check_dpop, fresh_nonce};
+use crate::dpop::fresh_nonce;
 use crate::error::ApiError;
 use crate::state::{AppState, IssuerState};
 use avow_core::credential::{CredentialResponse, IssuedCredential};
-use avow_core::error::Endpoint;
 use avow_core::{ErrorCode, ProtocolError};
 use avow_crypto::EcPublicJwk;
 use avow_crypto::hash::sha256_b64;
@@ -271,22 +270,13 @@ pub async fn handle_deferred_credential_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (token, access) = crate::credential::authorize(&state, &headers).await?;
-    crate::credential::check_certificate_binding(&access, peer.as_ref().map(|p| &p.0))?;
-    let key = check_dpop(
+    let access = crate::credential::authorize_resource_request(
         &state,
         &headers,
-        "POST",
+        peer.as_ref().map(|p| &p.0),
         &endpoint(&state.issuer_id),
-        Some(&token),
-        Endpoint::Resource,
     )
     .await?;
-    if key.jkt != access.dpop_jkt {
-        return Err(resource(ProtocolError::invalid_dpop_proof(
-            "the DPoP key is not the one the access token is bound to",
-        )));
-    }
     // application/json or encrypted application/jwt; the response is
     // encrypted as THIS request asks (ISS-ENC-08).
     let decoded = state

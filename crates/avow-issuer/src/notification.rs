@@ -21,11 +21,10 @@
 //! Configuration: `[notifications]` ([`NotificationConfig`]).
 
 use crate::config::IssuerConfig;
-use crate::dpop::{check_dpop, fresh_nonce};
+use crate::dpop::fresh_nonce;
 use crate::error::ApiError;
 use crate::state::{AppState, IssuerState};
 use avow_core::ProtocolError;
-use avow_core::error::Endpoint;
 use avow_crypto::hash::sha256_b64;
 use avow_store::{AccessTokenRecord, NotificationRecord};
 use axum::Router;
@@ -274,22 +273,13 @@ pub async fn handle_notification_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (token, access) = crate::credential::authorize(&state, &headers).await?;
-    crate::credential::check_certificate_binding(&access, peer.as_ref().map(|p| &p.0))?;
-    let key = check_dpop(
+    let access = crate::credential::authorize_resource_request(
         &state,
         &headers,
-        "POST",
+        peer.as_ref().map(|p| &p.0),
         &endpoint(&state.issuer_id),
-        Some(&token),
-        Endpoint::Resource,
     )
     .await?;
-    if key.jkt != access.dpop_jkt {
-        return Err(resource(ProtocolError::invalid_dpop_proof(
-            "the DPoP key is not the one the access token is bound to",
-        )));
-    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
