@@ -204,31 +204,8 @@ impl CredentialEncryption {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<DecodedRequest, ProtocolError> {
-        let policy = self.policy();
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let (plaintext, encrypted) = match policy.check_media_type(content_type)? {
-            RequestMediaType::Json => {
-                // ISS-ENC-06 before anything is read from a plaintext body.
-                policy.check_plaintext_request(false)?;
-                (body.to_vec(), false)
-            }
-            RequestMediaType::Jwt => (self.decrypt_request(body)?, true),
-        };
-        let request = CredentialRequest::from_json(&plaintext)?;
-        let value: serde_json::Value = serde_json::from_slice(&plaintext).map_err(|_| {
-            ProtocolError::invalid_credential_request("the body is not a JSON object")
-        })?;
-        let parameters = ResponseEncryptionParameters::from_request(&value)?;
-        if !encrypted {
-            policy.check_plaintext_request(parameters.is_some())?;
-        }
-        policy.check_response_encryption(parameters.as_ref())?;
-        let response_encryption = parameters
-            .as_ref()
-            .map(ResponseEncryption::from_parameters)
-            .transpose()?;
+        let (request, response_encryption, encrypted) =
+            self.decode(headers, body, CredentialRequest::from_json)?;
         Ok(DecodedRequest {
             request,
             response_encryption,
@@ -245,23 +222,45 @@ impl CredentialEncryption {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<DecodedBody, ProtocolError> {
+        let (value, response_encryption, encrypted) = self.decode(headers, body, |plaintext| {
+            serde_json::from_slice::<serde_json::Value>(plaintext)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .ok_or_else(|| {
+                    ProtocolError::invalid_credential_request("the body is not a JSON object")
+                })
+        })?;
+        Ok(DecodedBody {
+            body: value,
+            response_encryption,
+            encrypted,
+        })
+    }
+
+    /// The shared rules: media type, decryption, then `parse` on the
+    /// plaintext, then the response-encryption parameters and policy.
+    fn decode<T>(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        parse: impl FnOnce(&[u8]) -> Result<T, ProtocolError>,
+    ) -> Result<(T, Option<ResponseEncryption>, bool), ProtocolError> {
         let policy = self.policy();
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         let (plaintext, encrypted) = match policy.check_media_type(content_type)? {
             RequestMediaType::Json => {
+                // ISS-ENC-06 before anything is read from a plaintext body.
                 policy.check_plaintext_request(false)?;
                 (body.to_vec(), false)
             }
             RequestMediaType::Jwt => (self.decrypt_request(body)?, true),
         };
-        let value = serde_json::from_slice::<serde_json::Value>(&plaintext)
-            .ok()
-            .filter(serde_json::Value::is_object)
-            .ok_or_else(|| {
-                ProtocolError::invalid_credential_request("the body is not a JSON object")
-            })?;
+        let parsed = parse(&plaintext)?;
+        let value: serde_json::Value = serde_json::from_slice(&plaintext).map_err(|_| {
+            ProtocolError::invalid_credential_request("the body is not a JSON object")
+        })?;
         let parameters = ResponseEncryptionParameters::from_request(&value)?;
         if !encrypted {
             policy.check_plaintext_request(parameters.is_some())?;
@@ -271,11 +270,7 @@ impl CredentialEncryption {
             .as_ref()
             .map(ResponseEncryption::from_parameters)
             .transpose()?;
-        Ok(DecodedBody {
-            body: value,
-            response_encryption,
-            encrypted,
-        })
+        Ok((parsed, response_encryption, encrypted))
     }
 
     /// ISS-ENC-05: a compact JWE to our key (`kid` must match), `enc` we
