@@ -210,6 +210,78 @@ impl WalletProviderPki {
     }
 }
 
+/// What a key attestation (WUA, OID4VCI App. D.1) should look like; the
+/// default from [`WalletProviderPki::good_wua`] is a good one.
+#[derive(Debug, Clone)]
+pub struct WuaSpec {
+    pub attested_keys: Vec<EcPublicJwk>,
+    pub nonce: Option<String>,
+    pub iat: i64,
+    /// `None` leaves `exp` out.
+    pub exp: Option<i64>,
+    pub typ: String,
+    pub key_storage: Vec<String>,
+    pub user_authentication: Vec<String>,
+    /// Signed by the rogue provider the IUT does not trust.
+    pub untrusted: bool,
+}
+
+impl WalletProviderPki {
+    /// A good WUA of `keys` carrying `nonce`, valid for an hour from `now`,
+    /// claiming `key_storage` / `user_authentication` levels.
+    pub fn good_wua(
+        keys: Vec<EcPublicJwk>,
+        nonce: Option<String>,
+        key_storage: Vec<String>,
+        user_authentication: Vec<String>,
+        now: i64,
+    ) -> WuaSpec {
+        WuaSpec {
+            attested_keys: keys,
+            nonce,
+            iat: now,
+            exp: Some(now + 3600),
+            typ: avow_core::key_attestation::KEY_ATTESTATION_TYP.to_owned(),
+            key_storage,
+            user_authentication,
+            untrusted: false,
+        }
+    }
+
+    /// A key attestation JWT as `spec` says: `typ`, `x5c` to the (trusted or
+    /// rogue) provider CA, `attested_keys`, `key_storage`,
+    /// `user_authentication`, `iat`, `exp`, `nonce`.
+    pub async fn issue_wua(&self, spec: &WuaSpec) -> Result<String, ConformanceError> {
+        let provider = if spec.untrusted {
+            &self.rogue
+        } else {
+            &self.trusted
+        };
+        let mut header = Map::new();
+        header.insert("typ".into(), Value::String(spec.typ.clone()));
+        header.insert(
+            "x5c".into(),
+            json!([avow_crypto::b64::encode_standard(&provider.signer_cert)]),
+        );
+        let mut claims = json!({
+            "iss": PROVIDER_ID,
+            "iat": spec.iat,
+            "attested_keys": spec.attested_keys.iter().map(EcPublicJwk::to_json).collect::<Vec<_>>(),
+            "key_storage": spec.key_storage,
+            "user_authentication": spec.user_authentication,
+        });
+        if let Some(exp) = spec.exp {
+            claims["exp"] = json!(exp);
+        }
+        if let Some(nonce) = &spec.nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        let payload =
+            serde_json::to_vec(&claims).map_err(|e| ConformanceError::unexpected(e.to_string()))?;
+        Ok(sign_compact(&provider.signer, header, &payload).await?)
+    }
+}
+
 /// A PoP JWT (ABCA §5.1) signed by `key`.
 pub async fn attestation_pop(
     key: &dyn Signer,
@@ -277,6 +349,50 @@ mod tests {
         spec.with_x5c = false;
         let bare = CompactJws::parse(&pki.issue_wia(&spec).await.expect("wia")).expect("jws");
         assert!(bare.x5c().is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn wuas_chain_and_faulty_variants_differ() {
+        let now = 1_800_000_000;
+        let dir =
+            std::env::temp_dir().join(format!("avow-conf-wua-{}", uuid::Uuid::new_v4().simple()));
+        let pki = WalletProviderPki::generate_or_load(&dir, now).expect("pki");
+        let anchors = TrustAnchors::new([pki.ca_certificate().to_vec()]).expect("anchors");
+        let keys = [
+            SoftwareSigner::generate().expect("key"),
+            SoftwareSigner::generate().expect("key"),
+        ];
+        let mut spec = WalletProviderPki::good_wua(
+            keys.iter().map(|k| k.public_jwk().clone()).collect(),
+            Some("n-1".into()),
+            vec!["iso_18045_high".into()],
+            vec!["iso_18045_high".into()],
+            now,
+        );
+        let wua = CompactJws::parse(&pki.issue_wua(&spec).await.expect("wua")).expect("jws");
+        assert_eq!(wua.header_str("typ"), Some("key-attestation+jwt"));
+        let key = anchors
+            .validate_chain(&wua.x5c().expect("x5c").expect("ders"), now)
+            .expect("chain");
+        wua.verify(&key, &AlgorithmAllowList::es256()).expect("sig");
+        let claims: Value = serde_json::from_slice(wua.payload()).expect("claims");
+        assert_eq!(claims["attested_keys"].as_array().map(Vec::len), Some(2));
+        assert_eq!(claims["nonce"], "n-1");
+        assert_eq!(claims["exp"], now + 3600);
+        assert_eq!(claims["key_storage"][0], "iso_18045_high");
+        spec.exp = None;
+        spec.typ = "JWT".into();
+        spec.untrusted = true;
+        let bad = CompactJws::parse(&pki.issue_wua(&spec).await.expect("wua")).expect("jws");
+        assert_eq!(bad.header_str("typ"), Some("JWT"));
+        let claims: Value = serde_json::from_slice(bad.payload()).expect("claims");
+        assert!(claims.get("exp").is_none());
+        assert!(
+            anchors
+                .validate_chain(&bad.x5c().expect("x5c").expect("ders"), now)
+                .is_err()
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -127,6 +127,11 @@ pub async fn run_one(iut: &Iut, def: &CheckDef, done: &[CheckResult]) -> Vec<Ass
         "CONF-C06-01" => proofs::c06_01(iut).await,
         "CONF-C06-02" => proofs::c06_02(iut).await,
         "CONF-C06-03" => proofs::c06_03(iut).await,
+        "CONF-C06A-01" => iut::attestations::c06a_01(iut).await,
+        "CONF-C06A-02" => iut::attestations::c06a_02(iut).await,
+        "CONF-C06A-03" => iut::attestations::c06a_03(iut).await,
+        "CONF-C08-01" => iut::attestations::c08_01(iut).await,
+        "CONF-C08-02" => iut::attestations::c08_02(iut).await,
         "CONF-C07-01" => signature::variant_check(iut, Variant::Jwk).await,
         "CONF-C07-02" => signature::variant_check(iut, Variant::Kid).await,
         "CONF-C07-03" => signature::variant_check(iut, Variant::DidWeb).await,
@@ -138,7 +143,9 @@ pub async fn run_one(iut: &Iut, def: &CheckDef, done: &[CheckResult]) -> Vec<Ass
         "CONF-C10-03" => iut::encryption::c10_03(iut).await,
         "CONF-C10-04" => iut::encryption::c10_04(iut).await,
         "CONF-C11-01" => iut::encryption::c11_01(iut).await,
-        id if iut::cases::scenario(id).is_some() => iut::cases::run(iut, def, done).await,
+        id if iut::cases::scenario(id).is_some() || iut::cases::mdoc_scenario(id).is_some() => {
+            iut::cases::run(iut, def, done).await
+        }
         _ => vec![Assertion::skipped(
             def.id,
             SkipKind::NotImplemented,

@@ -77,23 +77,30 @@ async fn avow_passes_every_implemented_check() {
         "CONF-C06-01",
         "CONF-C06-02",
         "CONF-C06-03",
+        "CONF-C06A-01",
+        "CONF-C06A-02",
+        "CONF-C06A-03",
         "CONF-C07-01",
         "CONF-C07-02",
         "CONF-C07-03",
         "CONF-C07-04",
         "CONF-C07-05",
+        "CONF-C08-01",
+        "CONF-C08-02",
         "CONF-C09-03",
         "CONF-C10-01",
         "CONF-TC001",
         "CONF-TC002",
         "CONF-TC004",
+        "CONF-TC005",
         "CONF-TC006",
         "CONF-TC007",
+        "CONF-TC008",
     ] {
         assert_eq!(status(&report, id), Status::Pass, "{id}\n{summary}");
     }
-    // What does not apply says why (the metadata fact); what the runner
-    // cannot do yet says so (mdoc, key attestations), and nothing else is skipped.
+    // What does not apply says why (the metadata fact); nothing is skipped
+    // (the issuer-mode catalogue is implemented in full).
     for r in &report.results {
         match r.verdict.status {
             Status::NotApplicable => assert!(
@@ -101,9 +108,7 @@ async fn avow_passes_every_implemented_check() {
                 "{}",
                 r.id
             ),
-            Status::Skipped => {
-                assert_eq!(r.verdict.skip, Some(SkipKind::NotImplemented), "{}", r.id)
-            }
+            Status::Skipped => panic!("{} is skipped: {:?}", r.id, r.verdict.reason),
             _ => {}
         }
     }
@@ -140,9 +145,15 @@ async fn avow_passes_every_implemented_check() {
     );
 
     // Without --allow-unimplemented only applicable unimplemented checks
-    // (mdoc, key attestations, once Avow's metadata offers them) fail the run.
+    // would fail the run; against Avow (mdoc and key-attestation
+    // configurations included) there are none left.
     let mut strict = report.clone();
     strict.finish(false);
+    assert!(
+        strict.summary.coverage_failures.is_empty(),
+        "{:?}",
+        strict.summary.coverage_failures
+    );
     assert!(strict.summary.coverage_failures.iter().all(|id| {
         strict
             .result(id)
@@ -290,5 +301,51 @@ async fn broken_issuer_stripping_x5c_fails_c07() {
         "no x5c variant is left to pass: {}",
         report.text_summary()
     );
+    assert!(!report.passed());
+}
+
+#[tokio::test]
+async fn avow_passes_key_attestation_and_mdoc_checks() {
+    let issuer = TestIssuer::start(None).await;
+    let ids = [
+        "CONF-C06A-01",
+        "CONF-C06A-02",
+        "CONF-C06A-03",
+        "CONF-C08-01",
+        "CONF-C08-02",
+    ];
+    let report = run(&issuer, &ids, None, true).await;
+    let summary = report.text_summary();
+    eprintln!("{summary}");
+    for id in ids {
+        assert_eq!(status(&report, id), Status::Pass, "{id}\n{summary}");
+    }
+    // Every WUA fault was really probed against Avow (none not applicable).
+    let faults = report.result("CONF-C06A-02").expect("result");
+    assert_eq!(faults.assertions.len(), 8);
+    assert!(
+        faults.assertions.iter().all(|a| a.status == Status::Pass),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn broken_issuer_accepting_jwt_proofs_for_mdoc_fails_c08_01() {
+    let issuer = TestIssuer::start(Some(Fault::AcceptsJwtProofForMdoc)).await;
+    let report = run(&issuer, &["CONF-C08-01", "CONF-C08-02"], None, true).await;
+    assert_eq!(
+        status(&report, "CONF-C08-01"),
+        Status::Fail,
+        "{}",
+        report.text_summary()
+    );
+    assert_eq!(
+        status(&report, "CONF-C08-02"),
+        Status::Pass,
+        "only the broken behaviour fails: {}",
+        report.text_summary()
+    );
+    let result = report.result("CONF-C08-01").expect("result");
+    assert!(result.assertions.iter().all(|a| !a.exchanges.is_empty()));
     assert!(!report.passed());
 }

@@ -64,6 +64,12 @@ pub fn not_applicable(iut: &Iut, id: &str) -> Option<String> {
         "CONF-TC010" if !enc("A256GCM") => {
             Some("credential_response_encryption does not list A256GCM".into())
         }
+        "CONF-TC005" if !iut.supports_code_flow() => Some(
+            "the AS metadata has no authorization_endpoint (no authorization-code flow)".into(),
+        ),
+        "CONF-TC008" if !iut.supports_pre_authorized() => {
+            Some("the AS does not list the pre-authorized code grant and no offer was given".into())
+        }
         _ => {
             let s = scenario(id)?;
             if s.code_flow && !iut.supports_code_flow() {
@@ -91,6 +97,9 @@ pub fn not_applicable(iut: &Iut, id: &str) -> Option<String> {
 
 /// Runs an implemented case.
 pub async fn run(iut: &Iut, def: &CheckDef, done: &[CheckResult]) -> Vec<Assertion> {
+    if let Some(code_flow) = mdoc_scenario(def.id) {
+        return run_mdoc(iut, def, done, code_flow).await;
+    }
     let Some(s) = scenario(def.id) else {
         return vec![Assertion::skipped(
             def.id,
@@ -130,7 +139,109 @@ pub async fn run(iut: &Iut, def: &CheckDef, done: &[CheckResult]) -> Vec<Asserti
         )];
     };
     let mut out = vec![end_to_end(iut, &configuration, s).await];
-    // The composition: every check of the covered catalogue checks.
+    out.extend(composition(def, done));
+    out
+}
+
+/// The mdoc cases: `Some(code_flow)` for VCI-005 (authorization code) and
+/// VCI-008 (pre-authorized code without tx_code).
+pub fn mdoc_scenario(id: &str) -> Option<bool> {
+    match id {
+        "CONF-TC005" => Some(true),
+        "CONF-TC008" => Some(false),
+        _ => None,
+    }
+}
+
+/// An mdoc case: one end-to-end issuance on the case's flow in which a
+/// plain `jwt` proof is rejected and the `attestation` proof path yields a
+/// verifying mdoc (x5chain to `--issuer-ca`), plus the composition.
+async fn run_mdoc(
+    iut: &Iut,
+    def: &CheckDef,
+    done: &[CheckResult],
+    code_flow: bool,
+) -> Vec<Assertion> {
+    if code_flow && iut.options.login_script.is_none() {
+        return vec![Iut::missing(
+            "authorization",
+            "the authorization-code cases need --login-script",
+        )];
+    }
+    let Some(configuration) = super::attestations::attestation_configuration(iut, true) else {
+        return vec![Assertion::not_applicable(
+            def.id,
+            "no mso_mdoc configuration supports the attestation proof type",
+        )];
+    };
+    if iut.anchors.is_empty() {
+        return vec![Iut::missing(
+            def.id,
+            "the X.509 variant needs --issuer-ca (the IACA of the mdoc x5chain)",
+        )];
+    }
+    let name = format!(
+        "end-to-end issuance of {configuration} ({}, mdoc, X.509)",
+        if code_flow {
+            "authorization code"
+        } else {
+            "pre-authorized code"
+        }
+    );
+    let expected = "the jwt proof rejected with 400 invalid_proof; through proofs.attestation an mdoc whose issuerAuth chains to --issuer-ca, of the configuration's docType, bound to the attested key";
+    let mut out = vec![
+        probe(&name, expected, |rec| {
+            let name = name.clone();
+            let configuration = configuration.clone();
+            async move {
+                let mut tx = iut.tx(&rec, &configuration).await?;
+                let response = if code_flow {
+                    let grant = tx
+                        .authorize(AuthorizationAsk::Scope, PkceMode::S256)
+                        .await?;
+                    tx.redeem_code(&grant, Some(&grant.verifier), Auth::Good)
+                        .await?
+                } else {
+                    let offer = iut.fresh_offer(&rec, &configuration, false).await?;
+                    let code = offer.pre_authorized_code().unwrap_or_default().to_owned();
+                    tx.redeem_pre_authorized(&code, offer.tx_code.as_deref(), Auth::Good, None)
+                        .await?
+                };
+                if response.status != 200 {
+                    return Ok(Assertion::fail(&name, "a token", response.describe()));
+                }
+                let (rejected, credential) = tx.issue_plain(&SoftwareSigner::generate()?).await?;
+                if credential.is_some()
+                    || rejected.status != 400
+                    || rejected.error_code().as_deref() != Some("invalid_proof")
+                {
+                    return Ok(Assertion::fail(
+                        &name,
+                        expected,
+                        format!("the jwt proof: {}", rejected.describe()),
+                    ));
+                }
+                Ok(
+                    match super::attestations::mdoc_issuance(iut, &tx, &configuration).await? {
+                        Ok(observed) => Assertion::pass(
+                            &name,
+                            expected,
+                            format!("jwt proof: 400 invalid_proof; {observed}"),
+                        ),
+                        Err(observed) => Assertion::fail(&name, expected, observed),
+                    },
+                )
+            }
+        })
+        .await,
+    ];
+    out.extend(composition(def, done));
+    out
+}
+
+/// The composition: every check of the catalogue checks `def` covers.
+fn composition(def: &CheckDef, done: &[CheckResult]) -> Vec<Assertion> {
+    let mut out = Vec::new();
     for result in done.iter().filter(|r| r.kind == Kind::Check) {
         let covered = result
             .catalogue

@@ -4,6 +4,7 @@
 //! transaction (its own DPoP key, wallet instance key and WIA), so a
 //! negative probe never spoils a later step (CONF-RUN-04).
 
+pub mod attestations;
 pub mod cases;
 pub mod checks;
 pub mod encryption;
@@ -1180,6 +1181,28 @@ impl Tx<'_> {
 
     /// Nonce, good proof by `holder`, credential request; the first credential string.
     pub async fn issue(
+        &self,
+        holder: &SoftwareSigner,
+    ) -> Result<(Response, Option<String>), ConformanceError> {
+        // A configuration that demands a key attestation gets one of `holder`.
+        if let Some(via_jwt) = attestations::wua_path(self.iut, &self.configuration) {
+            let response = attestations::issue_attested_keys(
+                self.iut,
+                self,
+                &self.configuration,
+                std::slice::from_ref(holder),
+                via_jwt,
+            )
+            .await?;
+            let credential = first_credential(&response);
+            return Ok((response, credential));
+        }
+        self.issue_plain(holder).await
+    }
+
+    /// Nonce, a plain `jwt` proof by `holder` (its `jwk` header, no key
+    /// attestation), credential request; the first credential string.
+    pub async fn issue_plain(
         &self,
         holder: &SoftwareSigner,
     ) -> Result<(Response, Option<String>), ConformanceError> {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use avow_conformance::{AdminApi, IutOptions, LoginScript, WalletProviderPki};
+use avow_core::key_attestation::{ISO_18045_HIGH, ISO_18045_MODERATE, KeyAttestationsRequired};
 use avow_issuer::config::SignatureProfile;
 use avow_issuer::{IssuerConfig, RunningIssuer, build_state};
 use std::path::PathBuf;
@@ -34,13 +35,24 @@ impl Drop for TestIssuer {
 }
 
 fn with_profiles(config: &mut IssuerConfig) {
-    // The runner's key-attestation and mdoc checks (CONF-C06A, -C08, TC005,
-    // TC008) are not implemented yet; without an mdoc configuration they are
-    // not applicable, so this self-test covers exactly what the runner does.
-    config.credential_configurations.remove("pid-mdoc");
+    // Batch issuance, so CONF-C06A-03 attests more than one key.
+    config.batch.batch_size = 2;
     let Some(pid) = config.credential_configurations.get("pid-sd-jwt").cloned() else {
         return;
     };
+    // A configuration demanding a key attestation (both proof types; CONF-C06A).
+    let mut wua = pid.clone();
+    wua.scope = "scope-pid-wua".into();
+    wua.proofs = Some(avow_issuer::key_proof::ProofsConfig {
+        types: Some(vec!["jwt".into(), "attestation".into()]),
+        key_attestations_required: Some(KeyAttestationsRequired {
+            key_storage: vec![ISO_18045_HIGH.into(), ISO_18045_MODERATE.into()],
+            user_authentication: vec![ISO_18045_HIGH.into(), ISO_18045_MODERATE.into()],
+        }),
+    });
+    config
+        .credential_configurations
+        .insert("pid-wua".to_owned(), wua);
     for (id, profile) in [
         ("pid-jwk", SignatureProfile::Jwk),
         ("pid-kid", SignatureProfile::Kid),
@@ -191,6 +203,10 @@ pub enum Fault {
     ParWithoutPkce,
     /// Issued credentials lose the `x5c` header (their signature breaks).
     StripsX5c,
+    /// A plain `jwt` proof rejected with `400 invalid_proof` (as for the
+    /// mdoc configuration, which takes `attestation` proofs only) becomes
+    /// 200 with the last mdoc issued (or a dummy).
+    AcceptsJwtProofForMdoc,
 }
 
 struct Proxy {
@@ -198,6 +214,7 @@ struct Proxy {
     fault: Fault,
     http: reqwest::Client,
     last_credential: Mutex<Option<Vec<u8>>>,
+    last_mdoc: Mutex<Option<Vec<u8>>>,
 }
 
 fn start_proxy(listener: tokio::net::TcpListener, upstream: String, fault: Fault) {
@@ -209,6 +226,7 @@ fn start_proxy(listener: tokio::net::TcpListener, upstream: String, fault: Fault
             .build()
             .expect("proxy client"),
         last_credential: Mutex::new(None),
+        last_mdoc: Mutex::new(None),
     });
     let app = axum::Router::new().fallback(forward).with_state(proxy);
     tokio::spawn(async move {
@@ -243,6 +261,7 @@ async fn forward(
             .into_bytes();
         }
     }
+    let request_body = body.clone();
     let mut upstream = proxy
         .http
         .request(method, format!("{}{path_and_query}", proxy.upstream))
@@ -268,6 +287,23 @@ async fn forward(
             }
             if let Ok(mut last) = proxy.last_credential.lock() {
                 *last = Some(bytes.clone());
+            }
+            if is_mdoc_response(&bytes)
+                && let Ok(mut last) = proxy.last_mdoc.lock()
+            {
+                *last = Some(bytes.clone());
+            }
+        } else if proxy.fault == Fault::AcceptsJwtProofForMdoc {
+            if error.as_deref() == Some("invalid_proof") && plain_jwt_proof(&request_body) {
+                status = 200;
+                bytes = proxy
+                    .last_mdoc
+                    .lock()
+                    .ok()
+                    .and_then(|l| l.clone())
+                    .unwrap_or_else(|| {
+                        br#"{"credentials":[{"credential":"omdvY1R5cGVwYWNjZXB0ZWQ"}]}"#.to_vec()
+                    });
             }
         } else {
             let rewrite = matches!(
@@ -336,4 +372,36 @@ fn strip_x5c(body: &[u8]) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&value).unwrap_or_default()
+}
+
+/// Is this credential response an mdoc (base64url CBOR, no JWS dots)?
+fn is_mdoc_response(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/credentials/0/credential")
+                .and_then(|c| c.as_str())
+                .map(|c| !c.contains('.'))
+        })
+        .unwrap_or(false)
+}
+
+/// Does the credential request carry a `jwt` proof with a `jwk` header (no key attestation)?
+fn plain_jwt_proof(body: &[u8]) -> bool {
+    let Some(proof) = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/proofs/jwt/0")
+                .and_then(|p| p.as_str())
+                .map(str::to_owned)
+        })
+    else {
+        return false;
+    };
+    let header = proof.split('.').next().unwrap_or_default();
+    serde_json::from_slice::<serde_json::Value>(
+        &avow_crypto::b64::decode(header).unwrap_or_default(),
+    )
+    .ok()
+    .is_some_and(|h| h.get("jwk").is_some() && h.get("key_attestation").is_none())
 }
