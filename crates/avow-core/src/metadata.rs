@@ -12,6 +12,16 @@ use std::collections::BTreeMap;
 pub const FORMAT_DC_SD_JWT: &str = "dc+sd-jwt";
 /// Format identifier of ISO mdoc (OID4VCI A.2.1).
 pub const FORMAT_MSO_MDOC: &str = "mso_mdoc";
+/// Format identifier of a W3C VC signed as a JWT, without JSON-LD (OID4VCI A.1.1).
+pub const FORMAT_JWT_VC_JSON: &str = "jwt_vc_json";
+
+/// `credential_definition` of `jwt_vc_json` (OID4VCI A.1.1.2); never processed as JSON-LD.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CredentialDefinition {
+    /// The VC `type` values, `VerifiableCredential` among them.
+    #[serde(rename = "type")]
+    pub types: Vec<String>,
+}
 
 /// OID4VCI §12.2.4.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -93,6 +103,9 @@ pub struct CredentialConfiguration {
     /// `mso_mdoc`: the document type (OID4VCI A.2.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctype: Option<String>,
+    /// `jwt_vc_json`: the credential types (OID4VCI A.1.1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_definition: Option<CredentialDefinition>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cryptographic_binding_methods_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

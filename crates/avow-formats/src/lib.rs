@@ -19,6 +19,7 @@
 
 pub mod claim_path;
 pub mod error;
+pub mod jwt_vc;
 pub mod mdoc;
 pub mod sd_jwt;
 pub mod sd_jwt_vc;

@@ -25,7 +25,10 @@ pub struct CredentialContent<'a> {
 }
 
 /// `iss` and the key header of the configuration's signature profile (ISS-SIG-01).
-fn key_conveyance(state: &IssuerState, profile: SignatureProfile) -> (String, IssuerKeyHeader) {
+pub(crate) fn key_conveyance(
+    state: &IssuerState,
+    profile: SignatureProfile,
+) -> (String, IssuerKeyHeader) {
     match profile {
         SignatureProfile::X5c => (
             state.issuer_id.clone(),

@@ -160,6 +160,9 @@ pub struct CredentialConfigurationConfig {
     /// `mso_mdoc`: the document type (ISO 18013-5; VCI A.2.2).
     #[serde(default)]
     pub doctype: Option<String>,
+    /// `jwt_vc_json`: the VC `type` values (VCI A.1.1.2), `VerifiableCredential` among them.
+    #[serde(default)]
+    pub credential_definition_type: Option<Vec<String>>,
     /// Credential validity in seconds.
     pub lifetime: i64,
     /// Decoy digests per `_sd` array (ISS-SDJWT-08).
@@ -194,6 +197,9 @@ pub enum CredentialFormat {
     /// ISO 18013-5 mdoc (VCI A.2).
     #[serde(rename = "mso_mdoc")]
     MsoMdoc,
+    /// W3C VC signed as a JWT, without JSON-LD (VCI A.1.1; ISS-JWTVC-01).
+    #[serde(rename = "jwt_vc_json")]
+    JwtVcJson,
 }
 
 impl CredentialFormat {
@@ -201,6 +207,7 @@ impl CredentialFormat {
         match self {
             Self::DcSdJwt => avow_core::metadata::FORMAT_DC_SD_JWT,
             Self::MsoMdoc => avow_core::metadata::FORMAT_MSO_MDOC,
+            Self::JwtVcJson => avow_core::metadata::FORMAT_JWT_VC_JSON,
         }
     }
 }
@@ -393,9 +400,31 @@ impl IssuerConfig {
         }
         let mut scopes = std::collections::BTreeSet::new();
         for (id, c) in &self.credential_configurations {
+            if c.format != CredentialFormat::JwtVcJson && c.credential_definition_type.is_some() {
+                return invalid(format!(
+                    "credential configuration {id}: credential_definition_type is only for jwt_vc_json"
+                ));
+            }
             match (c.format, &c.vct, &c.doctype) {
                 (CredentialFormat::DcSdJwt, Some(_), None)
                 | (CredentialFormat::MsoMdoc, None, Some(_)) => {}
+                (CredentialFormat::JwtVcJson, None, None) => {
+                    let ok = c.credential_definition_type.as_ref().is_some_and(|t| {
+                        t.iter()
+                            .any(|t| t == avow_formats::jwt_vc::VERIFIABLE_CREDENTIAL)
+                            && t.iter().all(|t| !t.is_empty())
+                    });
+                    if !ok {
+                        return invalid(format!(
+                            "credential configuration {id}: jwt_vc_json needs credential_definition_type containing VerifiableCredential"
+                        ));
+                    }
+                }
+                (CredentialFormat::JwtVcJson, _, _) => {
+                    return invalid(format!(
+                        "credential configuration {id}: jwt_vc_json takes no vct or doctype"
+                    ));
+                }
                 (CredentialFormat::DcSdJwt, _, _) => {
                     return invalid(format!(
                         "credential configuration {id}: dc+sd-jwt needs vct and no doctype"

@@ -458,9 +458,11 @@ pub fn holder_data_ready(
     holder: &Holder,
 ) -> Result<(), String> {
     match configuration.format {
-        CredentialFormat::DcSdJwt => subject_claims(configuration, &holder.claims)
-            .map(|_| ())
-            .map_err(|e| e.error.description),
+        CredentialFormat::DcSdJwt | CredentialFormat::JwtVcJson => {
+            subject_claims(configuration, &holder.claims)
+                .map(|_| ())
+                .map_err(|e| e.error.description)
+        }
         CredentialFormat::MsoMdoc => Ok(()),
     }
 }

@@ -21,7 +21,9 @@ pub async fn issue_credentials(
     keys: &[EcPublicJwk],
 ) -> Result<Vec<IssuedCredential>, ApiError> {
     let subject_claims = match configuration.format {
-        CredentialFormat::DcSdJwt => subject_claims(configuration, &holder.claims)?,
+        CredentialFormat::DcSdJwt | CredentialFormat::JwtVcJson => {
+            subject_claims(configuration, &holder.claims)?
+        }
         CredentialFormat::MsoMdoc => holder.claims.clone(),
     };
     let now = state.now();
@@ -41,6 +43,9 @@ pub async fn issue_credentials(
         let credential = match configuration.format {
             CredentialFormat::DcSdJwt => build_sd_jwt_vc(state, &content).await?,
             CredentialFormat::MsoMdoc => crate::build_mdoc::build_mdoc(state, &content).await?,
+            CredentialFormat::JwtVcJson => {
+                crate::build_jwt_vc::build_jwt_vc(state, &content).await?
+            }
         };
         state
             .store

@@ -12,6 +12,7 @@ pub mod admin_status;
 pub mod app;
 pub mod authorization_grant;
 pub mod authorize;
+pub mod build_jwt_vc;
 pub mod build_mdoc;
 pub mod build_sd_jwt_vc;
 pub mod challenge;

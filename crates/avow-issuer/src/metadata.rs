@@ -30,14 +30,21 @@ pub fn credential_issuer_metadata(
                 scope: Some(c.scope.clone()),
                 vct: c.vct.clone(),
                 doctype: c.doctype.clone(),
+                // ISS-META-10: jwt_vc_json carries credential_definition.type.
+                credential_definition: c
+                    .credential_definition_type
+                    .clone()
+                    .map(|types| avow_core::metadata::CredentialDefinition { types }),
                 // ISS-META-08: jwk for SD-JWT VC, cose_key for mdoc.
                 cryptographic_binding_methods_supported: vec![match c.format {
-                    CredentialFormat::DcSdJwt => "jwk".into(),
+                    CredentialFormat::DcSdJwt | CredentialFormat::JwtVcJson => "jwk".into(),
                     CredentialFormat::MsoMdoc => "cose_key".into(),
                 }],
                 // ISS-MDOC-06: COSE ES256 (-7) and ESP256 (-9) for mdoc.
                 credential_signing_alg_values_supported: match c.format {
-                    CredentialFormat::DcSdJwt => vec!["ES256".into()],
+                    CredentialFormat::DcSdJwt | CredentialFormat::JwtVcJson => {
+                        vec!["ES256".into()]
+                    }
                     CredentialFormat::MsoMdoc => vec![(-7).into(), (-9).into()],
                 },
                 // ISS-META-08, -09 (key_proof.rs).

@@ -505,20 +505,29 @@ pub struct ReceivedCredential {
 pub enum VerifiedCredential {
     SdJwtVc(VerifiedSdJwtVc),
     Mdoc(avow_formats::mdoc::VerifiedMdoc),
+    /// `jwt_vc_json` (VCI A.1.1).
+    JwtVc(avow_formats::jwt_vc::VerifiedJwtVc),
 }
 
 impl VerifiedCredential {
     pub fn sd_jwt_vc(&self) -> Option<&VerifiedSdJwtVc> {
         match self {
             Self::SdJwtVc(v) => Some(v),
-            Self::Mdoc(_) => None,
+            Self::Mdoc(_) | Self::JwtVc(_) => None,
         }
     }
 
     pub fn mdoc(&self) -> Option<&avow_formats::mdoc::VerifiedMdoc> {
         match self {
             Self::Mdoc(v) => Some(v),
-            Self::SdJwtVc(_) => None,
+            Self::SdJwtVc(_) | Self::JwtVc(_) => None,
+        }
+    }
+
+    pub fn jwt_vc(&self) -> Option<&avow_formats::jwt_vc::VerifiedJwtVc> {
+        match self {
+            Self::JwtVc(v) => Some(v),
+            Self::SdJwtVc(_) | Self::Mdoc(_) => None,
         }
     }
 }
@@ -527,6 +536,8 @@ impl VerifiedCredential {
 pub(crate) enum ExpectedType {
     Vct(String),
     Doctype(String),
+    /// `jwt_vc_json`: `credential_definition.type` (VCI A.1.1.2).
+    CredentialDefinition(Vec<String>),
 }
 
 impl ExpectedType {
@@ -542,6 +553,16 @@ impl ExpectedType {
             (avow_core::metadata::FORMAT_MSO_MDOC, _, Some(doctype)) => {
                 Ok(Self::Doctype(doctype.clone()))
             }
+            (avow_core::metadata::FORMAT_JWT_VC_JSON, _, _) => configuration
+                .credential_definition
+                .as_ref()
+                .filter(|d| !d.types.is_empty())
+                .map(|d| Self::CredentialDefinition(d.types.clone()))
+                .ok_or_else(|| {
+                    WalletError::Metadata(
+                        "jwt_vc_json configuration lacks credential_definition.type".into(),
+                    )
+                }),
             (format, _, _) => Err(WalletError::Metadata(format!(
                 "format {format} is not supported by this wallet, or lacks its type"
             ))),
@@ -1026,6 +1047,33 @@ impl Wallet {
                 }
                 let exp = Some(verified.valid_until);
                 (VerifiedCredential::Mdoc(verified), claims, exp)
+            }
+            ExpectedType::CredentialDefinition(types) => {
+                let (verified, _key_source) = crate::validate::validate_jwt_vc(
+                    &self.client,
+                    &credential,
+                    types,
+                    &ValidationContext {
+                        trust_anchors: &self.options.trust_anchors,
+                        credential_issuer: &metadata.credential_issuer,
+                        expected_vct: "",
+                        holder_key: holder_key.public_jwk(),
+                        now,
+                        skew: self.options.clock_skew,
+                    },
+                )
+                .await?;
+                // The status claim is a JWT claim (Token Status List), read for WAL-VAL-07.
+                let mut claims = serde_json::Map::new();
+                if let Some(status) = avow_crypto::CompactJws::parse(credential.trim())
+                    .ok()
+                    .and_then(|j| serde_json::from_slice::<serde_json::Value>(j.payload()).ok())
+                    .and_then(|p| p.get("status").cloned())
+                {
+                    claims.insert("status".into(), status);
+                }
+                let exp = verified.exp;
+                (VerifiedCredential::JwtVc(verified), claims, exp)
             }
         };
         // WAL-VAL-07: the status list entry, before storing (see crate::status).

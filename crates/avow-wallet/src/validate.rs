@@ -68,6 +68,46 @@ pub async fn validate_sd_jwt_vc(
     Ok((verified, source))
 }
 
+/// A `jwt_vc_json` credential (VCI A.1.1): the issuer key through
+/// [`resolve_issuer_key`] from the JWT's header, the signature and times,
+/// every configured `type` present, and `cnf.jwk` the key the wallet proved.
+/// `ctx.expected_vct` is not used.
+pub async fn validate_jwt_vc(
+    client: &HttpClient,
+    credential: &str,
+    expected_types: &[String],
+    ctx: &ValidationContext<'_>,
+) -> Result<(avow_formats::jwt_vc::VerifiedJwtVc, IssuerKeySource), WalletError> {
+    let jws = CompactJws::parse(credential.trim()).map_err(|e| invalid(e.to_string()))?;
+    let payload: serde_json::Value = serde_json::from_slice(jws.payload())
+        .map_err(|_| invalid("the credential payload is not JSON"))?;
+    let iss = payload
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| invalid("the credential has no iss"))?
+        .to_owned();
+    let (issuer_key, source) = resolve_issuer_key(client, &jws, &iss, ctx).await?;
+    let verified = avow_formats::jwt_vc::verify(
+        credential,
+        &issuer_key,
+        &AlgorithmAllowList::es256(),
+        ctx.now,
+        ctx.skew,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    if !expected_types.iter().all(|t| verified.types.contains(t)) {
+        return Err(invalid(
+            "the credential lacks a type of the requested configuration",
+        ));
+    }
+    if verified.holder_key.as_ref() != Some(ctx.holder_key) {
+        return Err(invalid(
+            "the credential is not bound to the key the wallet proved",
+        ));
+    }
+    Ok((verified, source))
+}
+
 /// WAL-VAL-02: the issuer key through a permitted mechanism only, each tied
 /// to the credential issuer the wallet talked to.
 pub async fn resolve_issuer_key(

@@ -142,7 +142,7 @@ fn check_claims(claims: &SdJwtVcClaims) -> Result<(), FormatError> {
 }
 
 /// The JOSE header: `typ` and the issuer key conveyance (SD-JWT VC §2.2.1, §2.5).
-fn header(
+pub(crate) fn header(
     signer: &dyn Signer,
     key_header: &IssuerKeyHeader,
 ) -> Result<Map<String, Value>, FormatError> {

@@ -13,8 +13,10 @@
 mod issue;
 mod verify;
 
+pub(crate) use issue::header as key_header;
 pub use issue::{IssuerKeyHeader, SdJwtVcClaims, issue};
 pub use verify::{VerifiedSdJwtVc, verify};
+pub(crate) use verify::{check_times, holder_key};
 
 use crate::error::FormatError;
 use crate::sd_jwt::SdJwt;

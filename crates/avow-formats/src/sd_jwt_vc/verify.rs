@@ -185,7 +185,11 @@ fn numeric_date(
 }
 
 /// RFC 9901 §7.1 step 6 with RFC 7519 §4.1.4 to §4.1.6.
-fn check_times(claims: &Map<String, Value>, now: i64, skew: i64) -> Result<(), FormatError> {
+pub(crate) fn check_times(
+    claims: &Map<String, Value>,
+    now: i64,
+    skew: i64,
+) -> Result<(), FormatError> {
     if let Some(exp) = numeric_date(claims, "exp")?
         && now.saturating_sub(skew) >= exp
     {
@@ -205,7 +209,7 @@ fn check_times(claims: &Map<String, Value>, now: i64, skew: i64) -> Result<(), F
 }
 
 /// `cnf.jwk` (RFC 7800 §3.2); other confirmation methods yield `None`.
-fn holder_key(claims: &Map<String, Value>) -> Result<Option<EcPublicJwk>, FormatError> {
+pub(crate) fn holder_key(claims: &Map<String, Value>) -> Result<Option<EcPublicJwk>, FormatError> {
     let Some(cnf) = claims.get("cnf") else {
         return Ok(None);
     };
