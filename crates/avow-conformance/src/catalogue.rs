@@ -51,7 +51,8 @@ pub struct CatalogueEntry {
 pub struct CheckDef {
     pub id: &'static str,
     pub kind: Kind,
-    pub mode: Mode,
+    /// The modes it runs in: a check usually one, a case both (CONF-TC-ALL).
+    pub modes: &'static [Mode],
     /// The catalogue checks it implements (cases: the checks they cover).
     pub catalogue: &'static [&'static str],
     /// The matrix id of a case (`VCI-006`).
@@ -147,11 +148,11 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
 ];
 
 macro_rules! check {
-    ($id:literal, $mode:ident, [$($cat:literal),*], [$($req:literal),*], [$($spec:literal),*], $level:ident, $title:literal) => {
+    ($id:literal, $($mode:ident)|+, [$($cat:literal),*], [$($req:literal),*], [$($spec:literal),*], $level:ident, $title:literal) => {
         CheckDef {
             id: $id,
             kind: Kind::Check,
-            mode: Mode::$mode,
+            modes: &[$(Mode::$mode),+],
             catalogue: &[$($cat),*],
             matrix: None,
             requirements: &[$id, $($req),*],
@@ -167,7 +168,8 @@ macro_rules! case {
         CheckDef {
             id: $id,
             kind: Kind::Case,
-            mode: Mode::Issuer,
+            // Every case runs in both modes (CONF-TC-ALL).
+            modes: &[Mode::Issuer, Mode::Wallet],
             catalogue: &[$($cat),*],
             matrix: Some($matrix),
             requirements: &[$id, "CONF-TC-ALL"],
@@ -680,12 +682,34 @@ pub const CHECKS: &[CheckDef] = &[
     ),
     check!(
         "CONF-C11-01",
-        Issuer,
+        Issuer | Wallet,
         ["VCI-CHECK-11"],
         [],
         ["APT VCI-CHECK-11"],
         Must,
         "As CONF-C10-01 … -05 with A256GCM"
+    ),
+    // ---------------------------------------------------------------- wallet behaviour the issue names
+    // Not rows of the APTITUDE catalogue: the wallet-side duties of OID4VCI
+    // §9 and §11 that a reference issuer can observe (deferred polling,
+    // notifications), under the runner's own ids.
+    check!(
+        "CONF-WDEF-01",
+        Wallet,
+        [],
+        ["WAL-DEF-01", "WAL-DEF-02", "WAL-DEF-04"],
+        ["VCI §9.1", "VCI §9.2", "APT §7.6"],
+        Must,
+        "WUT: polls the deferred endpoint with the transaction_id and its DPoP-bound token, never before interval, and stores the credential"
+    ),
+    check!(
+        "CONF-WNOTIF-01",
+        Wallet,
+        [],
+        ["WAL-NOTIF-01", "WAL-NOTIF-02"],
+        ["VCI §11.1"],
+        Should,
+        "WUT: notifies credential_accepted for a valid credential and credential_failure for one it refuses, with the notification_id and its access token"
     ),
     // ---------------------------------------------------------------- the deployed matrix
     case!(
@@ -833,6 +857,12 @@ pub const CHECKS: &[CheckDef] = &[
     ),
 ];
 
+impl CheckDef {
+    pub fn runs_in(&self, mode: Mode) -> bool {
+        self.modes.contains(&mode)
+    }
+}
+
 pub fn find(id: &str) -> Option<&'static CheckDef> {
     CHECKS.iter().find(|c| c.id == id)
 }
@@ -849,7 +879,7 @@ pub fn catalogue_entry(id: &str) -> Option<&'static CatalogueEntry> {
 /// selection is everything of the mode. An id that names nothing is an
 /// error, so `VCI-003` (which does not exist, CONF-RUN-06) is refused.
 pub fn select(mode: Mode, selection: &[String]) -> Result<Vec<&'static CheckDef>, String> {
-    let of_mode = || CHECKS.iter().filter(move |c| c.mode == mode);
+    let of_mode = || CHECKS.iter().filter(move |c| c.runs_in(mode));
     if selection.is_empty() {
         return Ok(of_mode().collect());
     }
@@ -859,7 +889,7 @@ pub fn select(mode: Mode, selection: &[String]) -> Result<Vec<&'static CheckDef>
         let mut known = false;
         if let Some(case) = CHECKS.iter().find(|c| c.matrix == Some(item)) {
             known = true;
-            if case.mode == mode {
+            if case.runs_in(mode) {
                 wanted.insert(case.id);
                 for c in of_mode().filter(|c| {
                     c.kind == Kind::Check && c.catalogue.iter().any(|k| case.catalogue.contains(k))
@@ -875,7 +905,7 @@ pub fn select(mode: Mode, selection: &[String]) -> Result<Vec<&'static CheckDef>
         } else if item.starts_with("CONF-") {
             for c in CHECKS.iter().filter(|c| c.id.starts_with(item)) {
                 known = true;
-                if c.mode == mode {
+                if c.runs_in(mode) {
                     wanted.insert(c.id);
                     // A case runs with the checks it is composed of.
                     if c.kind == Kind::Case {

@@ -11,8 +11,7 @@
 //! * [`pki`]: the runner's own wallet provider; [`login_script`]: the
 //!   declarative holder login for the authorization step.
 //!
-//! The wallet-under-test mode (`avow conformance wallet`) will sit beside
-//! [`iut`] as a `wut` module sharing the catalogue, report and transcripts.
+//! * [`wut`]: wallet-under-test mode (the runner is a reference issuer).
 
 pub mod catalogue;
 pub mod error;
@@ -24,10 +23,13 @@ pub mod pki;
 pub mod report;
 pub mod runner;
 pub mod transcript;
+pub mod wut;
 
 pub use error::ConformanceError;
 pub use iut::{AdminApi, IutOptions};
 pub use login_script::LoginScript;
 pub use pki::WalletProviderPki;
 pub use report::Report;
-pub use runner::{RunOptions, run_issuer};
+pub use runner::{RunOptions, run_issuer, run_wallet};
+pub use wut::WutOptions;
+pub use wut::driver::WalletDriver;

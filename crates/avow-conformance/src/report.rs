@@ -272,6 +272,9 @@ pub struct Target {
     pub discovery: Vec<Exchange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery_error: Option<String>,
+    /// Wallet mode: how the runner drives the wallet under test.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_under_test: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -457,6 +460,7 @@ mod tests {
                 authorization_server: None,
                 discovery: Vec::new(),
                 discovery_error: None,
+                wallet_under_test: None,
             },
             trust_inputs: Vec::new(),
             options: RunOptionsEcho {

@@ -193,6 +193,7 @@ pub async fn run_issuer(
                 authorization_server: Some(iut.authorization_server.issuer.clone()),
                 discovery: rec.take(),
                 discovery_error: None,
+                wallet_under_test: None,
             },
             Some(iut),
         ),
@@ -202,6 +203,7 @@ pub async fn run_issuer(
                 authorization_server: None,
                 discovery: rec.take(),
                 discovery_error: Some(e.to_string()),
+                wallet_under_test: None,
             },
             None,
         ),
@@ -252,6 +254,98 @@ pub async fn run_issuer(
             selection: run.selection.clone(),
             allow_unimplemented: run.allow_unimplemented,
             expiry_wait_seconds: expiry_wait,
+        },
+        summary: Summary::default(),
+        results,
+    };
+    report.finish(run.allow_unimplemented);
+    Ok(report)
+}
+
+/// Runs the selected wallet checks and cases: starts the reference issuers
+/// on demand, drives the wallet through each scenario and judges what it sent.
+pub async fn run_wallet(
+    options: crate::wut::WutOptions,
+    run: &RunOptions,
+) -> Result<Report, ConformanceError> {
+    let selected =
+        catalogue::select(Mode::Wallet, &run.selection).map_err(ConformanceError::Config)?;
+    let started = iut::now();
+    let mut inputs: Vec<TrustInput> = options
+        .wallet_provider_anchors
+        .iter()
+        .map(|path| {
+            let der = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|pem| avow_crypto::x509::certs_from_pem(&pem).ok())
+                .and_then(|c| c.into_iter().next());
+            TrustInput {
+                role: "wallet-provider CA of the wallet under test (WIA, key attestations)".into(),
+                source: path.display().to_string(),
+                subject: None,
+                sha256: der.as_deref().map(sha256_hex),
+            }
+        })
+        .collect();
+    inputs.extend(run.inputs.iter().cloned());
+    let driver = options.driver.describe();
+    let wut = crate::wut::Wut::new(options)?;
+    let mut results = Vec::new();
+    let order = selected
+        .iter()
+        .filter(|d| d.kind == Kind::Check)
+        .chain(selected.iter().filter(|d| d.kind == Kind::Case));
+    for def in order {
+        let start = Instant::now();
+        let assertions = crate::wut::cases::run_one(&wut, def).await;
+        let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        results.push(CheckResult::new(def, assertions, elapsed));
+    }
+    let issuers = wut.started_issuers().await;
+    for issuer in &issuers {
+        if let Some(anchor) = issuer.trust_anchor() {
+            let der = std::fs::read_to_string(&anchor)
+                .ok()
+                .and_then(|pem| avow_crypto::x509::certs_from_pem(&pem).ok())
+                .and_then(|c| c.into_iter().next());
+            if !inputs
+                .iter()
+                .any(|i| i.source == anchor.display().to_string())
+            {
+                inputs.push(TrustInput {
+                    role: "issuer CA the wallet under test must trust (DEVELOPMENT PKI of the reference issuer)".into(),
+                    source: anchor.display().to_string(),
+                    subject: None,
+                    sha256: der.as_deref().map(sha256_hex),
+                });
+            }
+        }
+    }
+    let credential_issuer = issuers
+        .iter()
+        .map(|i| i.url.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    drop(issuers);
+    wut.stop().await;
+    let mut report = Report {
+        schema: crate::report::SCHEMA,
+        tool: TOOL,
+        mode: Mode::Wallet,
+        started_at: rfc3339(started),
+        finished_at: rfc3339(iut::now()),
+        target: Target {
+            credential_issuer,
+            authorization_server: None,
+            discovery: Vec::new(),
+            discovery_error: None,
+            wallet_under_test: Some(driver),
+        },
+        trust_inputs: inputs,
+        options: RunOptionsEcho {
+            selection: run.selection.clone(),
+            allow_unimplemented: run.allow_unimplemented,
+            expiry_wait_seconds: None,
         },
         summary: Summary::default(),
         results,

@@ -11,6 +11,55 @@ use std::process::ExitCode;
 pub enum ConformanceCommand {
     /// Run the issuer checks (VCI-CHECK-*) and deployed cases (VCI-0nn) black-box against an issuer.
     Issuer(IssuerArgs),
+    /// Serve a reference issuer, hand its offers to a wallet and run the wallet checks and cases.
+    Wallet(WalletArgs),
+}
+
+#[derive(Args)]
+pub struct WalletArgs {
+    /// Drive Avow's own CLI wallet (this program), keeping its data in DIR; its DEVELOPMENT
+    /// wallet provider is the runner's (--pki-dir).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["wallet_cmd", "manual_wait"])]
+    avow_wallet: Option<PathBuf>,
+    /// Shell command that receives one offer (env: AVOW_CONFORMANCE_OFFER, _TX_CODE when the
+    /// offer asks for one, _ISSUER, _TRUST_ANCHOR, _LOGIN_USER, _LOGIN_PASSWORD).
+    #[arg(long, conflicts_with = "manual_wait")]
+    wallet_cmd: Option<String>,
+    /// Shell command that polls deferred issuances after the receiving command returned.
+    #[arg(long, requires = "wallet_cmd")]
+    wallet_poll_cmd: Option<String>,
+    /// Longest run of one wallet command, seconds.
+    #[arg(long, default_value_t = 120)]
+    command_timeout: u64,
+    /// No command: print each offer and wait up to this many seconds for the wallet.
+    #[arg(long)]
+    manual_wait: Option<u64>,
+    /// PEM file of the wallet provider CA whose WIAs and key attestations the reference
+    /// issuer accepts (repeatable; with --avow-wallet, the runner's own).
+    #[arg(long = "wallet-provider-ca")]
+    wallet_provider_cas: Vec<PathBuf>,
+    /// Where the runner keeps its own wallet provider (for --avow-wallet).
+    #[arg(long, default_value = "./avow-conformance-pki")]
+    pki_dir: PathBuf,
+    /// Where the reference issuers keep their DEVELOPMENT PKI and databases.
+    #[arg(long, default_value = "./avow-conformance-issuer")]
+    data_dir: PathBuf,
+    /// Offer link schemes the wallet claims (CONF-C01-05 runs each).
+    #[arg(
+        long = "scheme",
+        value_delimiter = ',',
+        default_value = "openid-credential-offer"
+    )]
+    schemes: Vec<String>,
+    /// What to run: matrix ids (VCI-001, …), catalogue ids (VCI-CHECK-04) or CONF ids/prefixes; default all.
+    #[arg(long, value_delimiter = ',')]
+    cases: Vec<String>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    report_html: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -78,7 +127,95 @@ pub struct IssuerArgs {
 pub async fn run(command: ConformanceCommand) -> anyhow::Result<ExitCode> {
     match command {
         ConformanceCommand::Issuer(args) => issuer(args).await,
+        ConformanceCommand::Wallet(args) => wallet(args).await,
     }
+}
+
+/// Single-quotes `s` for `sh`.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The hooks that drive `avow wallet` itself.
+fn avow_wallet_hooks(exe: &str, dir: &str, provider: &str) -> (String, String) {
+    let common = format!(
+        "--wallet-dir {dir} --trust-anchor \"$AVOW_CONFORMANCE_TRUST_ANCHOR\" --dev --dev-wallet-provider {provider}"
+    );
+    (
+        format!(
+            "{exe} wallet receive \"$AVOW_CONFORMANCE_OFFER\" {common} --yes \
+             --login-user \"$AVOW_CONFORMANCE_LOGIN_USER\" --login-password \"$AVOW_CONFORMANCE_LOGIN_PASSWORD\" \
+             ${{AVOW_CONFORMANCE_TX_CODE:+--tx-code \"$AVOW_CONFORMANCE_TX_CODE\"}}"
+        ),
+        format!("{exe} wallet pending --watch {common}"),
+    )
+}
+
+async fn wallet(args: WalletArgs) -> anyhow::Result<ExitCode> {
+    use avow_conformance::{WalletDriver, WutOptions};
+    let timeout = std::time::Duration::from_secs(args.command_timeout);
+    let mut anchors = args.wallet_provider_cas.clone();
+    let driver = if let Some(dir) = &args.avow_wallet {
+        let pki = WalletProviderPki::generate_or_load(&args.pki_dir, avow_conformance::iut::now())
+            .with_context(|| format!("runner PKI in {}", args.pki_dir.display()))?;
+        anchors.push(pki.ca_path());
+        let exe = std::env::current_exe().context("the path of this program")?;
+        let (receive, poll) = avow_wallet_hooks(
+            &shell_quote(&exe.display().to_string()),
+            &shell_quote(&dir.display().to_string()),
+            &shell_quote(&args.pki_dir.display().to_string()),
+        );
+        WalletDriver::Command {
+            receive,
+            poll_deferred: Some(poll),
+            timeout,
+        }
+    } else if let Some(receive) = &args.wallet_cmd {
+        WalletDriver::Command {
+            receive: receive.clone(),
+            poll_deferred: args.wallet_poll_cmd.clone(),
+            timeout,
+        }
+    } else if let Some(wait) = args.manual_wait {
+        WalletDriver::Manual {
+            wait: std::time::Duration::from_secs(wait),
+        }
+    } else {
+        anyhow::bail!(
+            "name the wallet under test: --avow-wallet DIR, --wallet-cmd CMD or --manual-wait SECS"
+        );
+    };
+    if anchors.is_empty() {
+        anyhow::bail!(
+            "--wallet-provider-ca: the reference issuer must know the wallet's provider CA"
+        );
+    }
+    let mut options = WutOptions::new(driver, args.data_dir.clone());
+    options.wallet_provider_anchors = anchors;
+    options.schemes = args
+        .schemes
+        .iter()
+        .map(|s| format!("{}://", s.trim_end_matches("://")))
+        .collect();
+    eprintln!(
+        "DEVELOPMENT reference issuer: generated PKI in {} (the wallet under test must trust its CA)",
+        args.data_dir.display()
+    );
+    let run = RunOptions {
+        selection: args.cases.clone(),
+        allow_unimplemented: false,
+        inputs: Vec::new(),
+    };
+    let report = avow_conformance::run_wallet(options, &run).await?;
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, report.to_json()).with_context(|| path.display().to_string())?;
+    }
+    if let Some(path) = &args.report_html {
+        std::fs::write(path, avow_conformance::html::render(&report))
+            .with_context(|| path.display().to_string())?;
+    }
+    print!("{}", report.text_summary());
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 async fn issuer(args: IssuerArgs) -> anyhow::Result<ExitCode> {
