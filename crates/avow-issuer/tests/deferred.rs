@@ -998,16 +998,22 @@ async fn wal_def_01_04_wallet_end_to_end_with_notification() {
     assert_eq!(pending[0].id, id);
     assert_eq!(pending[0].state, PendingState::Pending);
     assert_eq!(pending[0].interval, 60);
-    assert_eq!(pending[0].next_poll_at, issuer.now() + 60);
+    // A whole-second clock: due one second after the interval has surely passed.
+    assert_eq!(pending[0].next_poll_at, issuer.now() + 61);
     assert_eq!(pending[0].credential_configuration_id, PID);
     assert!(wallet.store().list().expect("credentials").is_empty());
 
     // WAL-DEF-02: not before the interval.
     assert!(wallet.poll_pending().await.expect("poll").is_empty());
     issuer.advance(60);
+    assert!(
+        wallet.poll_pending().await.expect("poll").is_empty(),
+        "exactly the interval may be less than the interval on a whole-second clock"
+    );
+    issuer.advance(1);
     let outcomes = wallet.poll_pending().await.expect("poll");
     assert!(
-        matches!(&outcomes[..], [PollOutcome::Pending { next_poll_at, .. }] if *next_poll_at == issuer.now() + 120),
+        matches!(&outcomes[..], [PollOutcome::Pending { next_poll_at, .. }] if *next_poll_at == issuer.now() + 121),
         "WAL-DEF-03: doubled wait: {outcomes:?}"
     );
 
@@ -1017,7 +1023,7 @@ async fn wal_def_01_04_wallet_end_to_end_with_notification() {
         wallet.stop_pending(&id).expect("stop").state,
         PendingState::Stopped
     );
-    issuer.advance(120);
+    issuer.advance(121);
     assert!(
         wallet.poll_pending().await.expect("poll").is_empty(),
         "stopped"
@@ -1056,7 +1062,7 @@ async fn wal_def_05_denied_marks_failed() {
     decide(&issuer, &only_pending(&issuer).await, "deny", None)
         .await
         .assert_status(200);
-    issuer.advance(60);
+    issuer.advance(61);
     let outcomes = wallet.poll_pending().await.expect("poll");
     assert!(
         matches!(&outcomes[..], [PollOutcome::Failed { reason, .. }] if reason.contains("credential_request_denied")),
@@ -1089,7 +1095,7 @@ async fn wal_def_05_invalid_transaction_id_marks_failed() {
             .await
             .expect("delete");
     }
-    issuer.advance(60);
+    issuer.advance(61);
     let outcomes = wallet.poll_pending().await.expect("poll");
     assert!(
         matches!(&outcomes[..], [PollOutcome::Failed { reason, .. }] if reason.contains("invalid_transaction_id")),

@@ -132,6 +132,15 @@ pub fn next_wait(previous_interval: u64, previous_wait: u64, interval: u64, cap:
 }
 
 /// Doubling up to `cap`, never below `interval`.
+/// When a poll `wait` seconds after `now` is due. The wallet's clock counts
+/// whole seconds, so `now` can be up to a second behind the moment the
+/// answer arrived; the extra second makes sure at least `wait` has really
+/// passed (VCI §9.1: not before `interval`; WAL-DEF-02).
+fn due_after(now: i64, wait: u64) -> i64 {
+    now.saturating_add(i64::try_from(wait).unwrap_or(i64::MAX))
+        .saturating_add(1)
+}
+
 fn backoff(wait: u64, interval: u64, cap: u64) -> u64 {
     wait.saturating_mul(2).max(interval).min(cap.max(interval))
 }
@@ -286,7 +295,7 @@ pub(crate) async fn persist(
                 .collect::<Result<_, _>>()?,
             interval,
             wait: interval,
-            next_poll_at: now.saturating_add(i64::try_from(interval).unwrap_or(i64::MAX)),
+            next_poll_at: due_after(now, interval),
             created_at: now,
             last_polled_at: None,
             polls: 0,
@@ -625,10 +634,7 @@ impl Wallet {
             self.deferred_backoff_cap,
         );
         pending.interval = interval.max(1);
-        pending.next_poll_at = self
-            .clock
-            .now()
-            .saturating_add(i64::try_from(pending.wait).unwrap_or(i64::MAX));
+        pending.next_poll_at = due_after(self.clock.now(), pending.wait);
         pending.last_error = None;
         save(self.store(), &pending)?;
         Ok(PollOutcome::Pending {
@@ -643,10 +649,7 @@ impl Wallet {
         error: &WalletError,
     ) -> Result<PollOutcome, WalletError> {
         pending.wait = backoff(pending.wait, pending.interval, self.deferred_backoff_cap);
-        pending.next_poll_at = self
-            .clock
-            .now()
-            .saturating_add(i64::try_from(pending.wait).unwrap_or(i64::MAX));
+        pending.next_poll_at = due_after(self.clock.now(), pending.wait);
         let reason = error.to_string();
         pending.last_error = Some(reason.clone());
         save(self.store(), &pending)?;
