@@ -7,7 +7,8 @@
 //!   top: `typ: dc+sd-jwt`, registered claims that are never disclosable,
 //!   issuance and wallet-side verification.
 //! * [`status_list`]: Token Status List (draft-ietf-oauth-status-list): the
-//!   compressed status array, the Status List Token and the `status` claim.
+//!   compressed status array, the Status List Token in JWT and CWT format,
+//!   and the `status` claim.
 //! * [`mdoc`]: ISO/IEC 18013-5 mdoc `IssuerSigned` (`mso_mdoc`, OpenID4VCI
 //!   Appendix A.2): issuance with a COSE_Sign1 `issuerAuth` over the Mobile
 //!   Security Object, parsing, and wallet-side verification.

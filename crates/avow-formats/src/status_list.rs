@@ -11,7 +11,12 @@
 //!   `status_list` (TSL §5.1), signed with `typ: statuslist+jwt` and an
 //!   `x5c` chain ([`StatusListToken::sign`]; HAIP §6.1), and verified by a
 //!   relying party or holder ([`verify_status_list_token`]; TSL §8.3).
-//! * [`StatusListReference`]: `status: {status_list: {idx, uri}}` (TSL §6.2).
+//! * The same token in CWT format ([`cwt`]; TSL §5.2): COSE_Sign1_Tagged,
+//!   `typ` `application/statuslist+cwt`, `x5chain`, claims 2, 6, 4, 65534,
+//!   65533 ([`StatusListToken::sign_cwt`], [`verify_status_list_cwt`]).
+//!   [`StatusListTokenFormat`] names the two forms and their media types
+//!   for content negotiation (TSL §8.1, §8.2).
+//! * [`StatusListReference`]: `status: {status_list: {idx, uri}}` (TSL §6.2, §6.3).
 //! * [`StatusType`]: VALID 0x00, INVALID 0x01, SUSPENDED 0x02 (TSL §7.1).
 //!
 //! Errors ([`StatusListError`]) never carry list contents.
@@ -23,10 +28,39 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::io::Write;
 
+pub mod cwt;
+
+pub use cwt::{
+    MAX_STATUS_LIST_CWT_LEN, STATUS_LIST_CWT_MEDIA_TYPE, StatusListCwt, is_status_list_cwt_typ,
+    verify_status_list_cwt,
+};
+
 /// The JOSE `typ` of a Status List Token (TSL §5.1).
 pub const STATUS_LIST_TYP: &str = "statuslist+jwt";
 /// The media type of a Status List Token response (TSL §8.1, §8.2).
 pub const STATUS_LIST_MEDIA_TYPE: &str = "application/statuslist+jwt";
+/// The two forms of a Status List Token (TSL §5), each with its media type
+/// for HTTP content negotiation (TSL §8.1, §8.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusListTokenFormat {
+    /// JWT, `application/statuslist+jwt` (TSL §5.1): the form for JOSE
+    /// Referenced Tokens (SD-JWT VC, JWT VC).
+    Jwt,
+    /// CWT, `application/statuslist+cwt` (TSL §5.2): the form for COSE
+    /// Referenced Tokens (mdoc).
+    Cwt,
+}
+
+impl StatusListTokenFormat {
+    /// The media type of the form (TSL §8.1).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Jwt => STATUS_LIST_MEDIA_TYPE,
+            Self::Cwt => STATUS_LIST_CWT_MEDIA_TYPE,
+        }
+    }
+}
+
 /// Default bound on a decompressed status byte array: 8 MiB, i.e. 2^23
 /// entries at 8 bits or 2^25 at 2 bits (the draft's test vectors use 2^20).
 pub const MAX_STATUS_LIST_BYTES: usize = 8 * 1024 * 1024;
@@ -52,9 +86,13 @@ pub enum StatusListError {
     /// A claim is missing or has the wrong type.
     #[error("claim {0} is missing or invalid")]
     InvalidClaim(&'static str),
-    /// The JOSE header `typ` is not `statuslist+jwt` (TSL §5.1).
-    #[error("the status list token typ is not statuslist+jwt")]
+    /// The header `typ` is not `statuslist+jwt` (JWT, TSL §5.1) or
+    /// `application/statuslist+cwt` (CWT, TSL §5.2).
+    #[error("the status list token typ is not the status list type of its format")]
     UnexpectedType,
+    /// A CWT that is not a well-formed COSE_Sign1_Tagged (TSL §5.2, RFC 9052).
+    #[error("malformed status list CWT: {0}")]
+    MalformedCwt(&'static str),
     /// `sub` differs from the Referenced Token's `uri` (TSL §8.3 step 4a).
     #[error("the status list token sub is not the referenced uri")]
     SubjectMismatch,
@@ -486,6 +524,21 @@ pub fn verify_status_list_token(
         .as_object()
         .ok_or(StatusListError::InvalidClaim("payload"))?;
     let token = StatusListToken::from_claims(claims, expect.max_bytes)?;
+    let nbf = match claims.get("nbf") {
+        None => None,
+        Some(nbf) => Some(nbf.as_i64().ok_or(StatusListError::InvalidClaim("nbf"))?),
+    };
+    check_token_claims(&token, nbf, expect)?;
+    Ok(token)
+}
+
+/// The claim checks both forms share (TSL §8.3 step 4): `sub` = `uri`,
+/// `exp` not passed, `iat` and `nbf` not in the future (within `skew`).
+fn check_token_claims(
+    token: &StatusListToken,
+    nbf: Option<i64>,
+    expect: &TokenExpectations<'_>,
+) -> Result<(), StatusListError> {
     if token.sub != expect.uri {
         return Err(StatusListError::SubjectMismatch);
     }
@@ -495,19 +548,11 @@ pub fn verify_status_list_token(
     {
         return Err(StatusListError::Expired);
     }
-    if token.iat > expect.now.saturating_add(expect.skew) {
+    let latest = expect.now.saturating_add(expect.skew);
+    if token.iat > latest || nbf.is_some_and(|nbf| nbf > latest) {
         return Err(StatusListError::NotYetValid);
     }
-    match claims.get("nbf") {
-        None => {}
-        Some(nbf) => {
-            let nbf = nbf.as_i64().ok_or(StatusListError::InvalidClaim("nbf"))?;
-            if nbf > expect.now.saturating_add(expect.skew) {
-                return Err(StatusListError::NotYetValid);
-            }
-        }
-    }
-    Ok(token)
+    Ok(())
 }
 
 // ---------------------------------------------------------------- the reference

@@ -9,7 +9,16 @@
 //!   Token, `Content-Type: application/statuslist+jwt`, header `typ:
 //!   statuslist+jwt` and the issuer's `x5c` chain (leaf not self-signed,
 //!   anchor excluded), claims `sub` (= the URI), `iat`, `exp`, `ttl` and
-//!   `status_list {bits, lst, aggregation_uri}` (ISS-STAT-03, -04). Every
+//!   `status_list {bits, lst, aggregation_uri}` (ISS-STAT-03, -04). When
+//!   the request's `Accept` prefers `application/statuslist+cwt` (HTTP
+//!   content negotiation, TSL §8.1, §8.2; RFC 9110 §12.5.1) the same URI
+//!   answers the token in CWT format (TSL §5.2): COSE_Sign1_Tagged with
+//!   protected `alg` ES256, `typ` `application/statuslist+cwt` and the same
+//!   chain as `x5chain`, claims 2 (sub), 6 (iat), 4 (exp), 65534 (ttl) and
+//!   65533 (status_list). This is the URI mdoc MSOs name (ISS-MDOC-07). The
+//!   JWT is the default; an `Accept` that allows neither form is disregarded
+//!   and answered with the JWT (RFC 9110 §12.5.1 lets the server choose
+//!   between that and 406; TSL §8 asks for no 406). Every
 //!   request builds the token from the store, so a status change is in the
 //!   very next token (ISS-STAT-06). CORS is open and the body is gzipped
 //!   when the client accepts it (ISS-STAT-07, TSL §8.1, §8.2); a `time`
@@ -24,7 +33,7 @@ use crate::state::{AppState, IssuerState};
 use avow_core::{ErrorCode, ProtocolError};
 use avow_crypto::Random;
 use avow_formats::status_list::{
-    STATUS_LIST_MEDIA_TYPE, StatusList, StatusListReference, StatusListToken,
+    StatusList, StatusListReference, StatusListToken, StatusListTokenFormat,
 };
 use avow_store::AllocationRandom;
 use axum::Router;
@@ -263,18 +272,24 @@ pub async fn get_status_list_token(
             .aggregation
             .then(|| format!("{}{STATUS_LISTS_PATH}", state.issuer_id)),
     };
-    let jwt = match token
-        .sign(state.keys.signer.as_ref(), &state.keys.x5c)
-        .await
-    {
-        Ok(jwt) => jwt,
+    let format = negotiate_format(&headers);
+    let signer = state.keys.signer.as_ref();
+    let signed = match format {
+        StatusListTokenFormat::Jwt => token
+            .sign(signer, &state.keys.x5c)
+            .await
+            .map(String::into_bytes),
+        StatusListTokenFormat::Cwt => token.sign_cwt(signer, &state.keys.x5c).await,
+    };
+    let body = match signed {
+        Ok(body) => body,
         Err(e) => return server_error("signing the status list token failed", &e),
     };
-    let mut response = encoded(&headers, jwt.into_bytes());
+    let mut response = encoded(&headers, body);
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(STATUS_LIST_MEDIA_TYPE),
+        HeaderValue::from_static(format.media_type()),
     );
     if let Ok(v) = HeaderValue::from_str(&format!("max-age={}", config.ttl)) {
         h.insert(header::CACHE_CONTROL, v);
@@ -299,10 +314,67 @@ fn encoded(headers: &HeaderMap, body: Vec<u8>) -> Response {
     } else {
         Response::new(Body::from(body))
     };
+    response.headers_mut().insert(
+        header::VARY,
+        HeaderValue::from_static("accept, accept-encoding"),
+    );
     response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    response
+}
+
+/// The form of the Status List Token a request asks for (TSL §8.1, §8.2):
+/// the CWT when `Accept` gives `application/statuslist+cwt` a higher
+/// quality than `application/statuslist+jwt`, the JWT otherwise (no
+/// `Accept`, a tie, or neither acceptable). Each media type takes the
+/// quality of the most specific range that matches it (`type/subtype`, then
+/// `type/*`, then `*/*`; RFC 9110 §12.5.1); parameters other than `q` are
+/// ignored.
+pub fn negotiate_format(headers: &HeaderMap) -> StatusListTokenFormat {
+    let quality = |media_type: &str| -> Option<f32> {
+        let (kind, _) = media_type.split_once('/')?;
+        let mut best: Option<(u8, f32)> = None;
+        for range in headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+        {
+            let mut parts = range.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let specificity = if name.eq_ignore_ascii_case(media_type) {
+                3
+            } else if name
+                .strip_suffix("/*")
+                .is_some_and(|k| k.eq_ignore_ascii_case(kind))
+            {
+                2
+            } else if name == "*/*" {
+                1
+            } else {
+                continue;
+            };
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0)
+                .clamp(0.0, 1.0);
+            if best.is_none_or(|(s, _)| specificity > s) {
+                best = Some((specificity, q));
+            } else if let Some((s, b)) = best
+                && specificity == s
+                && q > b
+            {
+                best = Some((s, q));
+            }
+        }
+        best.map(|(_, q)| q)
+    };
+    let cwt = quality(StatusListTokenFormat::Cwt.media_type()).unwrap_or(0.0);
+    let jwt = quality(StatusListTokenFormat::Jwt.media_type()).unwrap_or(0.0);
+    if cwt > 0.0 && cwt > jwt {
+        StatusListTokenFormat::Cwt
+    } else {
+        StatusListTokenFormat::Jwt
+    }
 }
 
 /// Whether `Accept-Encoding` lists `gzip` (or `x-gzip`, or `*`) with a
@@ -418,6 +490,56 @@ mod tests {
         assert!(!with("br, deflate"));
         assert!(!with("identity"));
         assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        let with = |v: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(Ok(v)) = v.map(HeaderValue::from_str) {
+                h.insert(header::ACCEPT, v);
+            }
+            negotiate_format(&h)
+        };
+        let (jwt, cwt) = (StatusListTokenFormat::Jwt, StatusListTokenFormat::Cwt);
+        assert_eq!(with(None), jwt);
+        assert_eq!(with(Some("application/statuslist+jwt")), jwt);
+        assert_eq!(with(Some("application/statuslist+cwt")), cwt);
+        assert_eq!(with(Some("Application/StatusList+CWT")), cwt);
+        assert_eq!(
+            with(Some("application/statuslist+cwt; q=0.9, */*;q=0.1")),
+            cwt
+        );
+        assert_eq!(
+            with(Some(
+                "application/statuslist+jwt;q=0.5, application/statuslist+cwt"
+            )),
+            cwt
+        );
+        assert_eq!(
+            with(Some(
+                "application/statuslist+jwt, application/statuslist+cwt;q=0.5"
+            )),
+            jwt
+        );
+        // A tie goes to the JWT, the default.
+        assert_eq!(
+            with(Some(
+                "application/statuslist+cwt, application/statuslist+jwt"
+            )),
+            jwt
+        );
+        assert_eq!(with(Some("*/*")), jwt);
+        assert_eq!(with(Some("application/*")), jwt);
+        // The most specific range decides.
+        assert_eq!(
+            with(Some("application/statuslist+jwt;q=0, application/*")),
+            cwt
+        );
+        assert_eq!(with(Some("application/statuslist+cwt;q=0, */*")), jwt);
+        // Neither acceptable: the header is disregarded (RFC 9110 §12.5.1).
+        assert_eq!(with(Some("application/json")), jwt);
+        assert_eq!(with(Some("application/statuslist+cwt;q=0")), jwt);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! ISS-MDOC-01 … -06, WAL-VAL-04, APT VCI-005/008 (VCI-CHECK-08): the PID
+//! ISS-MDOC-01 … -07, WAL-VAL-04, -07, APT VCI-005/008 (VCI-CHECK-08): the PID
 //! as an mdoc over the attestation proof path, end to end, and a `jwt` proof
 //! to the mdoc configuration refused with nothing issued.
 
@@ -95,6 +95,54 @@ async fn mdoc_is_issued_on_the_attestation_path_and_verifies() {
     // The x5chain is the issuer chain without the anchor (ISS-SIG-05).
     let parsed = avow_formats::mdoc::parse(&received[0].stored.credential).expect("parse");
     assert_eq!(parsed.x5chain(), issuer.state.keys.x5c.as_slice());
+
+    // ISS-MDOC-07, WAL-VAL-07: the MSO names the issuer's status list URI;
+    // the wallet fetched it as a CWT (TSL §5.2, §8.1) and found it VALID.
+    let reference = parsed.status().expect("MSO status").clone();
+    assert!(
+        reference
+            .uri
+            .starts_with(&format!("{}/status-lists/", issuer.url))
+    );
+    assert_eq!(received[0].stored.status_checked, Some(true));
+    let stored = &received[0].stored;
+    let status = avow_wallet::status::stored_credential_status(
+        wallet.client(),
+        &anchors(&issuer),
+        stored,
+        issuer.now(),
+        60,
+    )
+    .await
+    .expect("status");
+    assert_eq!(status, Some(avow_formats::status_list::StatusType::Valid));
+    // Revoked through the admin API: the next CWT says INVALID.
+    let issuances = issuer
+        .send(issuer.admin(reqwest::Method::GET, "/admin/holders/demo-erika/issuances"))
+        .await
+        .json();
+    let id = issuances[0]["id"].as_str().expect("issuance id").to_owned();
+    issuer
+        .send(
+            issuer
+                .admin(
+                    reqwest::Method::POST,
+                    &format!("/admin/issuances/{id}/status"),
+                )
+                .json(&json!({ "status": "revoked" })),
+        )
+        .await
+        .assert_status(200);
+    let status = avow_wallet::status::stored_credential_status(
+        wallet.client(),
+        &anchors(&issuer),
+        stored,
+        issuer.now(),
+        60,
+    )
+    .await
+    .expect("status");
+    assert_eq!(status, Some(avow_formats::status_list::StatusType::Invalid));
     let _ = std::fs::remove_dir_all(dir);
 }
 

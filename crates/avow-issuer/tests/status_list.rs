@@ -1,14 +1,16 @@
 //! Token Status List (ISS-STAT-01 … -08, WAL-VAL-07): every credential
 //! carries its own entry, the list endpoint serves a signed Status List
-//! Token, the admin API revokes, suspends and resumes, and the wallet
-//! checks the status before it stores a credential.
+//! Token (JWT by default, CWT when `Accept` prefers it, TSL §5.2, §8.1),
+//! the admin API revokes, suspends and resumes, and the wallet checks the
+//! status before it stores a credential.
 
 mod common;
 
 use avow_crypto::{AlgorithmAllowList, CompactJws};
 use avow_formats::status_list::{
-    MAX_STATUS_LIST_BYTES, STATUS_LIST_MEDIA_TYPE, StatusListReference, StatusListToken,
-    StatusType, TokenExpectations, verify_status_list_token,
+    MAX_STATUS_LIST_BYTES, STATUS_LIST_CWT_MEDIA_TYPE, STATUS_LIST_MEDIA_TYPE, StatusListCwt,
+    StatusListReference, StatusListToken, StatusListTokenFormat, StatusType, TokenExpectations,
+    verify_status_list_cwt, verify_status_list_token,
 };
 use avow_wallet::{CredentialStore, Wallet, WalletError, WalletOptions};
 use common::{Backend, HOLDER, Issued, Resp, TestIssuer, header_of};
@@ -16,6 +18,9 @@ use reqwest::Method;
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::Read;
+
+const JWT: StatusListTokenFormat = StatusListTokenFormat::Jwt;
+const CWT: StatusListTokenFormat = StatusListTokenFormat::Cwt;
 
 // ---------------------------------------------------------------- helpers
 
@@ -334,11 +339,10 @@ async fn iss_stat_07_gzip_cors_and_errors() {
     assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
     assert_eq!(gzipped.header("content-type"), Some(STATUS_LIST_MEDIA_TYPE));
     assert_eq!(gzipped.header("access-control-allow-origin"), Some("*"));
-    assert!(
-        gzipped
-            .header("vary")
-            .is_some_and(|v| v.eq_ignore_ascii_case("accept-encoding"))
-    );
+    assert!(gzipped.header("vary").is_some_and(|v| {
+        v.split(',')
+            .any(|h| h.trim().eq_ignore_ascii_case("accept-encoding"))
+    }));
     let mut compact = String::new();
     flate2::read::GzDecoder::new(gzipped.body.as_slice())
         .read_to_string(&mut compact)
@@ -368,6 +372,193 @@ async fn iss_stat_07_gzip_cors_and_errors() {
     let historical = issuer.get(&format!("{uri}?time=1700000000")).await;
     assert_eq!(historical.status, 501);
     assert_eq!(historical.header("access-control-allow-origin"), Some("*"));
+}
+
+// ---------------------------------------------------------------- CWT (TSL §5.2, §8.1)
+
+/// GETs the list with `accept` and returns the response.
+async fn get_with_accept(issuer: &TestIssuer, uri: &str, accept: &str) -> Resp {
+    issuer
+        .send(issuer.http.get(uri).header("accept", accept))
+        .await
+}
+
+/// Verifies a CWT body the way an mdoc relying party does: tag 18,
+/// protected `typ`, `x5chain` to the issuer CA, signature, claims.
+fn verify_cwt(issuer: &TestIssuer, uri: &str, body: &[u8]) -> StatusListToken {
+    // COSE_Sign1_Tagged (tag 18), not the CWT tag (TSL §5.2).
+    assert_eq!(body.first(), Some(&0xd2));
+    let cwt = StatusListCwt::parse(body).expect("a COSE_Sign1_Tagged status list token");
+    // The same chain as the JWT: leaf first, anchor excluded (HAIP §6.1).
+    assert_eq!(cwt.x5chain(), issuer.state.keys.x5c.as_slice());
+    let key = issuer
+        .trust_anchors()
+        .validate_chain(cwt.x5chain(), issuer.now())
+        .expect("x5chain validates to the issuer CA");
+    verify_status_list_cwt(
+        &cwt,
+        &key,
+        &TokenExpectations {
+            uri,
+            now: issuer.now(),
+            skew: 0,
+            max_bytes: MAX_STATUS_LIST_BYTES,
+        },
+    )
+    .expect("the CWT status list token verifies")
+}
+
+async fn cwt_status_of(issuer: &TestIssuer, credential: &Credential) -> StatusType {
+    let uri = credential.reference.uri.as_str();
+    let response = get_with_accept(issuer, uri, STATUS_LIST_CWT_MEDIA_TYPE).await;
+    response.assert_status(200);
+    assert_eq!(
+        response.header("content-type"),
+        Some(STATUS_LIST_CWT_MEDIA_TYPE)
+    );
+    verify_cwt(issuer, uri, &response.body)
+        .status_list
+        .status(credential.reference.idx)
+        .expect("index within the list")
+}
+
+/// TSL §5.2, §8.1, §8.2: `Accept` chooses the form at the same URI; the
+/// CWT carries the same list and claims as the JWT and follows the admin
+/// API like the JWT (ISS-STAT-06); CORS and gzip apply to both.
+#[tokio::test]
+async fn tsl_cwt_form_by_content_negotiation() {
+    let issuer = TestIssuer::start(Backend::Sqlite).await;
+    let credential = issue(&issuer).await;
+    let uri = credential.reference.uri.as_str();
+
+    let response = get_with_accept(&issuer, uri, STATUS_LIST_CWT_MEDIA_TYPE).await;
+    response.assert_status(200);
+    assert_eq!(
+        response.header("content-type"),
+        Some(STATUS_LIST_CWT_MEDIA_TYPE)
+    );
+    assert_eq!(response.header("access-control-allow-origin"), Some("*"));
+    assert!(response.header("vary").is_some_and(|v| {
+        v.split(',')
+            .any(|h| h.trim().eq_ignore_ascii_case("accept"))
+    }));
+    let cwt = verify_cwt(&issuer, uri, &response.body);
+    assert_eq!(cwt.sub, uri);
+    assert_eq!(cwt.iat, issuer.now());
+    assert_eq!(cwt.exp, Some(issuer.now() + 86_400));
+    assert_eq!(cwt.ttl, Some(3_600));
+    assert_eq!(cwt.status_list.bits(), 2);
+    assert_eq!(
+        cwt.aggregation_uri.as_deref(),
+        Some(format!("{}/status-lists", issuer.url).as_str())
+    );
+    // The same list as the JWT form.
+    let jwt = fetch_token(&issuer, uri).await;
+    assert_eq!(cwt, jwt);
+
+    // Negotiation: the JWT is the default, the CWT needs a higher quality.
+    for (accept, expected) in [
+        ("application/statuslist+jwt", STATUS_LIST_MEDIA_TYPE),
+        (
+            "application/statuslist+cwt;q=0.8, application/statuslist+jwt;q=0.5",
+            STATUS_LIST_CWT_MEDIA_TYPE,
+        ),
+        (
+            "application/statuslist+jwt, application/statuslist+cwt",
+            STATUS_LIST_MEDIA_TYPE,
+        ),
+        ("*/*", STATUS_LIST_MEDIA_TYPE),
+        (
+            "application/statuslist+jwt;q=0, */*",
+            STATUS_LIST_CWT_MEDIA_TYPE,
+        ),
+        // Neither acceptable: disregarded (RFC 9110 §12.5.1), the JWT.
+        ("application/json", STATUS_LIST_MEDIA_TYPE),
+    ] {
+        let response = get_with_accept(&issuer, uri, accept).await;
+        response.assert_status(200);
+        assert_eq!(response.header("content-type"), Some(expected), "{accept}");
+        if expected == STATUS_LIST_MEDIA_TYPE {
+            verify(
+                &issuer,
+                uri,
+                std::str::from_utf8(&response.body).expect("text"),
+            );
+        } else {
+            verify_cwt(&issuer, uri, &response.body);
+        }
+    }
+
+    // gzip applies to the CWT as well.
+    let gzipped = issuer
+        .send(
+            issuer
+                .http
+                .get(uri)
+                .header("accept", STATUS_LIST_CWT_MEDIA_TYPE)
+                .header("accept-encoding", "gzip"),
+        )
+        .await;
+    gzipped.assert_status(200);
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    let mut body = Vec::new();
+    flate2::read::GzDecoder::new(gzipped.body.as_slice())
+        .read_to_end(&mut body)
+        .expect("gzip body");
+    verify_cwt(&issuer, uri, &body);
+
+    // A revocation by the admin API is in the next CWT.
+    let bystander = issue(&issuer).await;
+    assert_eq!(cwt_status_of(&issuer, &credential).await, StatusType::Valid);
+    set_status(&issuer, &credential.issuance_id, "suspended")
+        .await
+        .assert_status(200);
+    assert_eq!(
+        cwt_status_of(&issuer, &credential).await,
+        StatusType::Suspended
+    );
+    set_status(&issuer, &credential.issuance_id, "revoked")
+        .await
+        .assert_status(200);
+    assert_eq!(
+        cwt_status_of(&issuer, &credential).await,
+        StatusType::Invalid
+    );
+    assert_eq!(cwt_status_of(&issuer, &bystander).await, StatusType::Valid);
+
+    // The wallet resolves the CWT form too (WAL-VAL-07 for mdoc).
+    let client = avow_wallet::HttpClient::new(true).expect("client");
+    let anchors = issuer.trust_anchors();
+    let now = issuer.now();
+    assert_eq!(
+        avow_wallet::status::resolve_status(&client, &anchors, &credential.reference, CWT, now, 60)
+            .await,
+        Ok(StatusType::Invalid)
+    );
+    assert_eq!(
+        avow_wallet::status::resolve_status(&client, &anchors, &bystander.reference, CWT, now, 60)
+            .await,
+        Ok(StatusType::Valid)
+    );
+    let later = now + 86_400 + 61;
+    assert!(matches!(
+        avow_wallet::status::resolve_status(
+            &client,
+            &anchors,
+            &bystander.reference,
+            CWT,
+            later,
+            60
+        )
+        .await,
+        Err(avow_wallet::status::StatusCheckError::Invalid(_))
+    ));
+    let stranger = avow_crypto::x509::TrustAnchors::default();
+    assert!(matches!(
+        avow_wallet::status::resolve_status(&client, &stranger, &bystander.reference, CWT, now, 60)
+            .await,
+        Err(avow_wallet::status::StatusCheckError::Invalid(_))
+    ));
 }
 
 // ---------------------------------------------------------------- configuration
@@ -448,13 +639,15 @@ async fn wal_val_07_wallet_checks_the_status() {
     set_status(&issuer, &id, "suspended")
         .await
         .assert_status(200);
-    let refused = avow_wallet::status::check_at_receipt(client, &anchors, &claims, now, 60).await;
+    let refused =
+        avow_wallet::status::check_at_receipt(client, &anchors, &claims, JWT, now, 60).await;
     assert!(
         matches!(&refused, Err(WalletError::Validation(m)) if m.contains("SUSPENDED")),
         "{refused:?}"
     );
     set_status(&issuer, &id, "revoked").await.assert_status(200);
-    let refused = avow_wallet::status::check_at_receipt(client, &anchors, &claims, now, 60).await;
+    let refused =
+        avow_wallet::status::check_at_receipt(client, &anchors, &claims, JWT, now, 60).await;
     assert!(
         matches!(&refused, Err(WalletError::Validation(m)) if m.contains("INVALID")),
         "{refused:?}"
@@ -474,7 +667,7 @@ async fn wal_val_07_wallet_checks_the_status() {
         ..reference.clone()
     };
     assert!(matches!(
-        avow_wallet::status::resolve_status(client, &anchors, &beyond, now, 60).await,
+        avow_wallet::status::resolve_status(client, &anchors, &beyond, JWT, now, 60).await,
         Err(avow_wallet::status::StatusCheckError::Invalid(_))
     ));
     let missing = StatusListReference {
@@ -482,17 +675,17 @@ async fn wal_val_07_wallet_checks_the_status() {
         ..reference.clone()
     };
     assert!(matches!(
-        avow_wallet::status::resolve_status(client, &anchors, &missing, now, 60).await,
+        avow_wallet::status::resolve_status(client, &anchors, &missing, JWT, now, 60).await,
         Err(avow_wallet::status::StatusCheckError::Invalid(_))
     ));
     let later = now + 86_400 + 61;
     assert!(matches!(
-        avow_wallet::status::resolve_status(client, &anchors, &reference, later, 60).await,
+        avow_wallet::status::resolve_status(client, &anchors, &reference, JWT, later, 60).await,
         Err(avow_wallet::status::StatusCheckError::Invalid(_))
     ));
     let stranger = avow_crypto::x509::TrustAnchors::default();
     assert!(matches!(
-        avow_wallet::status::resolve_status(client, &stranger, &reference, now, 60).await,
+        avow_wallet::status::resolve_status(client, &stranger, &reference, JWT, now, 60).await,
         Err(avow_wallet::status::StatusCheckError::Invalid(_))
     ));
     let _ = std::fs::remove_dir_all(dir);

@@ -1081,6 +1081,7 @@ impl Wallet {
             &self.client,
             &self.options.trust_anchors,
             &status_claims,
+            crate::status::token_format_for(&configuration.format),
             now,
             self.options.clock_skew,
         )

@@ -22,7 +22,7 @@
 //! elements, [`MAX_X5CHAIN`] certificates and [`MAX_DEPTH`] levels of CBOR
 //! nesting.
 
-mod cbor;
+pub(crate) mod cbor;
 mod issue;
 mod parse;
 mod verify;

@@ -77,6 +77,11 @@ impl ParsedMdoc {
     pub fn device_key(&self) -> &EcPublicJwk {
         &self.mso.device_key
     }
+
+    /// The MSO `status` reference (unverified; TSL §6.3), if any.
+    pub fn status(&self) -> Option<&StatusReference> {
+        self.mso.status.as_ref()
+    }
 }
 
 /// Parses the base64url `IssuerSigned` of a Credential Response (VCI
