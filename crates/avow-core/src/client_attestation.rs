@@ -26,6 +26,11 @@ pub struct ClientAttestationClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
     pub cnf: Confirmation,
+    /// `status` (TSL §6.2): e.g. `{"status_list": {"idx": …, "uri": …}}`,
+    /// checked when the trust configuration asks for it (VCI App. E;
+    /// ISS-CATT-10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,6 +142,7 @@ mod tests {
             cnf: Confirmation {
                 jwk: serde_json::json!({}),
             },
+            status: None,
         }
     }
 

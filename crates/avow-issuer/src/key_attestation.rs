@@ -8,7 +8,9 @@
 //! wallet_provider_anchors`, plus the DEVELOPMENT wallet-provider CA with the
 //! dev PKI): the same anchors as Wallet Instance Attestations. The nonce is
 //! returned, not consumed: the caller consumes it once every proof of the
-//! request has verified (ISS-CRED-16).
+//! request has verified (ISS-CRED-16). A key attestation's `status` is
+//! checked against its status list by the caller once every proof verified
+//! (`crate::attestation_status`; VCI App. D.1; TSL §8.3; ISS-KATT-09).
 
 use crate::error::ApiError;
 use crate::state::IssuerState;

@@ -198,6 +198,8 @@ pub fn credential_validity(state: &IssuerState, lifetime: i64, now: i64) -> (i64
 struct ProvenKeys {
     keys: Vec<EcPublicJwk>,
     nonce: String,
+    /// The `status` claim of its key attestation, to check (ISS-KATT-09).
+    attestation_status: Option<serde_json::Value>,
     attested: bool,
 }
 
@@ -223,8 +225,11 @@ pub async fn verify_proofs(
     }
     let max_keys = state.config.batch.max_keys();
     let required = configuration.key_attestations_required();
-    let (keys, nonces) = match proofs {
-        Proofs::Jwt(list) => verify_jwt_proofs(state, list, required, max_keys, client_id)?,
+    let (keys, nonces, statuses) = match proofs {
+        Proofs::Jwt(list) => {
+            let proven = verify_jwt_proofs(state, list, required, max_keys, client_id)?;
+            (proven.keys, proven.nonces, proven.statuses)
+        }
         Proofs::Attestation(list) => {
             // ISS-PATT-01: exactly one key attestation.
             let [attestation] = list.as_slice() else {
@@ -243,7 +248,8 @@ pub async fn verify_proofs(
                 },
             )?;
             let nonce = verified.nonce.clone().unwrap_or_default();
-            (verified.keys, vec![nonce])
+            let statuses = verified.claims.status.clone().into_iter().collect();
+            (verified.keys, vec![nonce], statuses)
         }
     };
     // ISS-BATCH-01, ISS-KATT-08 (a last guard: each path checked already).
@@ -252,6 +258,12 @@ pub async fn verify_proofs(
             "{} keys exceed the batch size {max_keys}",
             keys.len()
         )));
+    }
+    // ISS-KATT-09; TSL §8.3: the status of each verified key attestation.
+    for status in &statuses {
+        crate::attestation_status::check_attestation_status(state, Some(status))
+            .await
+            .map_err(|e| invalid(format!("the key attestation is refused: {e}")))?;
     }
     consume_nonces(state, nonces).await?;
     Ok(keys)
@@ -265,7 +277,7 @@ fn verify_jwt_proofs(
     required: Option<&KeyAttestationsRequired>,
     max_keys: usize,
     client_id: Option<&str>,
-) -> Result<(Vec<EcPublicJwk>, Vec<String>), ApiError> {
+) -> Result<ProvenJwtProofs, ApiError> {
     // ISS-BATCH-01: without batch issuance exactly one proof.
     if list.len() > max_keys {
         return Err(invalid(if max_keys == 1 {
@@ -286,10 +298,12 @@ fn verify_jwt_proofs(
     };
     let mut keys: Vec<EcPublicJwk> = Vec::new();
     let mut nonces = Vec::with_capacity(list.len());
+    let mut statuses = Vec::new();
     let mut attested = false;
     for proof in list {
         let proven = verify_jwt_proof(state, proof, &expect, required, max_keys)?;
         attested |= proven.attested;
+        statuses.extend(proven.attestation_status);
         for key in proven.keys {
             // ISS-PROOF-09, ISS-BATCH-02: never two credentials to one key.
             if keys.contains(&key) {
@@ -305,7 +319,20 @@ fn verify_jwt_proofs(
             "a jwt proof with key_attestation must be the only element of proofs.jwt: attest all keys in one key attestation",
         ));
     }
-    Ok((keys, nonces))
+    Ok(ProvenJwtProofs {
+        keys,
+        nonces,
+        statuses,
+    })
+}
+
+/// What the `jwt` proofs of a request proved: the keys in order, the
+/// `c_nonce`s to consume, and the `status` claims of their key
+/// attestations (ISS-KATT-09).
+struct ProvenJwtProofs {
+    keys: Vec<EcPublicJwk>,
+    nonces: Vec<String>,
+    statuses: Vec<serde_json::Value>,
 }
 
 fn verify_jwt_proof(
@@ -358,6 +385,7 @@ fn verify_jwt_proof(
         return Ok(ProvenKeys {
             keys: vec![key],
             nonce,
+            attestation_status: None,
             attested: false,
         });
     };
@@ -433,6 +461,7 @@ fn verify_jwt_proof(
     Ok(ProvenKeys {
         keys: verified.keys,
         nonce,
+        attestation_status: verified.claims.status,
         attested: true,
     })
 }

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod admin_deferred;
 pub mod admin_status;
 pub mod app;
+pub mod attestation_status;
 pub mod authorization_grant;
 pub mod authorize;
 pub mod build_jwt_vc;

@@ -1,5 +1,7 @@
 //! `attest_jwt_client_auth`: the Client Attestation JWT (WIA) and its PoP JWT
-//! in headers (ABCA §4, §5.1, §6, §7.1, §7.2; HAIP §4.4.1; ISS-CATT-01 … -07, -12).
+//! in headers (ABCA §4, §5.1, §6, §7.1, §7.2; HAIP §4.4.1; ISS-CATT-01 … -07,
+//! -10, -12). A WIA with `status` is checked against its status list once
+//! it and its PoP verified (VCI App. E; TSL §8.3; ISS-CATT-10).
 
 use super::{AuthenticatedClient, ClientAuthMethod, algorithms, invalid_client};
 use crate::error::ApiError;
@@ -112,6 +114,10 @@ pub(super) async fn authenticate(
     }
     let jkt = attestation.instance_key.thumbprint();
     verify_pop(state, pop, &attestation.instance_key, &jkt).await?;
+    // ISS-CATT-10; TSL §8.3: after the WIA itself validated.
+    crate::attestation_status::check_attestation_status(state, attestation.claims.status.as_ref())
+        .await
+        .map_err(|e| invalid_client(format!("the client attestation is refused: {e}")))?;
     Ok(AuthenticatedClient {
         client_id: Some(attestation.claims.sub),
         method: ClientAuthMethod::AttestJwtClientAuth,

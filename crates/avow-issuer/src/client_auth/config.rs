@@ -12,6 +12,7 @@
 //! pop_window = 60
 //! challenge_endpoint = true
 //! challenge_lifetime = 300
+//! check_status = true
 //!
 //! [client_authentication.private_key_jwt]
 //! max_lifetime = 300
@@ -58,6 +59,15 @@ pub struct ClientAuthConfig {
     pub challenge_endpoint: bool,
     /// Lifetime of a challenge, seconds.
     pub challenge_lifetime: i64,
+    /// Check the Token Status List entry of WIAs and key attestations that
+    /// carry `status: {status_list: {idx, uri}}` (TSL §8.3; ISS-CATT-10,
+    /// ISS-KATT-09): the wallet provider's Status List Token is fetched
+    /// (bounded time, cached per `ttl`), its `x5c` must validate to the
+    /// wallet-provider anchors. A non-VALID WIA → `401 invalid_client`, a
+    /// non-VALID key attestation → `400 invalid_proof`; a status that cannot
+    /// be established (list unreachable or invalid) is refused as well
+    /// (fail closed). Default: on.
+    pub check_status: bool,
     /// `private_key_jwt` (RFC 7523 §2.2; ISS-CLI-04).
     pub private_key_jwt: PrivateKeyJwtConfig,
     /// The mutual-TLS listener of `tls_client_auth` (RFC 8705 §2.1; ISS-CLI-01).
@@ -73,6 +83,7 @@ impl Default for ClientAuthConfig {
             pop_window: 60,
             challenge_endpoint: false,
             challenge_lifetime: 300,
+            check_status: true,
             private_key_jwt: PrivateKeyJwtConfig::default(),
             mtls: None,
         }

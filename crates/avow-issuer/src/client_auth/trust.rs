@@ -38,6 +38,9 @@ pub struct ClientAuthTrust {
     pub assertion_keys: Vec<AssertionKey>,
     /// The DEVELOPMENT wallet-provider CA (certificate PEM, PKCS#8 key PEM), when generated.
     pub dev_wallet_provider: Option<(PathBuf, PathBuf)>,
+    /// Fetched and verified status lists of WIAs and key attestations
+    /// (ISS-CATT-10, ISS-KATT-09), shared by every request.
+    pub status_lists: crate::attestation_status::AttestationStatusLists,
 }
 
 fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>, TrustError> {
@@ -120,6 +123,7 @@ impl ClientAuthTrust {
             mtls_client_cas,
             assertion_keys,
             dev_wallet_provider,
+            status_lists: crate::attestation_status::AttestationStatusLists::default(),
         })
     }
 }
