@@ -193,6 +193,7 @@ pub fn render(report: &Report) -> String {
         "<table><tr><th>mode</th><td>{}</td></tr><tr><th>tool</th><td>{} {}</td></tr>\
 <tr><th>started</th><td>{}</td></tr><tr><th>finished</th><td>{}</td></tr>\
 <tr><th>authorization server</th><td>{}</td></tr>\
+<tr><th>wallet under test</th><td>{}</td></tr>\
 <tr><th>outcome</th><td>{} passed, {} failed, {} warnings, {} not applicable, {} skipped ({} not implemented)</td></tr>\
 <tr><th>coverage failures</th><td>{}</td></tr>\
 <tr><th>selection</th><td>{}</td></tr><tr><th>allow unimplemented</th><td>{}</td></tr></table>",
@@ -202,6 +203,7 @@ pub fn render(report: &Report) -> String {
         escape(&report.started_at),
         escape(&report.finished_at),
         escape(report.target.authorization_server.as_deref().unwrap_or("-")),
+        escape(report.target.wallet_under_test.as_deref().unwrap_or("-")),
         s.passed,
         s.failed,
         s.warnings,

@@ -27,6 +27,8 @@ pub enum Stored {
     Unconfirmed(String),
     /// No credential reached the wallet.
     NothingIssued(String),
+    /// The wallet did not finish in time: proves nothing either way (CONF-RUN-04).
+    TimedOut(String),
 }
 
 /// A compact JWS decoded without verification (the checks verify what they need).
@@ -212,6 +214,13 @@ impl Transaction {
 
     /// What the wallet did with the credential.
     pub fn stored(&self) -> Stored {
+        if [&self.receive, &self.poll]
+            .into_iter()
+            .flatten()
+            .any(|o| o.timed_out)
+        {
+            return Stored::TimedOut(self.drive_summary());
+        }
         if !self.credential_delivered() {
             return Stored::NothingIssued(self.drive_summary());
         }
@@ -231,7 +240,7 @@ impl Transaction {
         let failed = [&self.receive, &self.poll]
             .into_iter()
             .flatten()
-            .any(|o| o.success == Some(false) || o.timed_out);
+            .any(|o| o.success == Some(false));
         if failed {
             return Stored::Refused(format!(
                 "the wallet command failed: {}",
@@ -1014,6 +1023,10 @@ pub fn stores(t: &Transaction) -> Assertion {
             Assertion::fail(&name, expected, format!("no credential was issued: {why}"))
                 .with_exchanges(t.exchanges())
         }
+        Stored::TimedOut(why) => {
+            Assertion::fail(&name, expected, format!("the wallet did not finish: {why}"))
+                .with_exchanges(t.exchanges())
+        }
     }
 }
 
@@ -1041,6 +1054,13 @@ pub fn refuses(t: &Transaction) -> Assertion {
             &name,
             expected,
             format!("the probe did not get as far as issuing: {why}"),
+        )
+        .with_exchanges(t.exchanges()),
+        // A wallet that hangs has not refused anything (CONF-RUN-04).
+        Stored::TimedOut(why) => Assertion::fail(
+            &name,
+            expected,
+            format!("the wallet did not finish, which is not a refusal: {why}"),
         )
         .with_exchanges(t.exchanges()),
     }
