@@ -1343,3 +1343,7 @@ pub fn notification(t: &Transaction, accepted: bool) -> Vec<Assertion> {
         ]
     })
 }
+
+#[cfg(test)]
+#[path = "checks_tests.rs"]
+mod tests;
