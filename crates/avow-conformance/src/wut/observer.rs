@@ -431,3 +431,59 @@ async fn resign_credentials(body: &[u8]) -> Option<Vec<u8>> {
     }
     serde_json::to_vec(&value).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use avow_crypto::{AlgorithmAllowList, CompactJws, EcPublicJwk};
+
+    #[test]
+    fn a_replaced_form_keeps_every_other_field_byte_for_byte() {
+        let pairs = vec![
+            (
+                "grant_type".to_owned(),
+                avow_core::offer::PRE_AUTHORIZED_CODE_GRANT.to_owned(),
+            ),
+            ("tx_code".to_owned(), "12 34&=".to_owned()),
+        ];
+        let encoded = encode_form(&pairs);
+        assert_eq!(avow_core::percent::parse_query(&encoded), Some(pairs));
+    }
+
+    #[tokio::test]
+    async fn resigning_keeps_claims_and_disclosures_but_not_the_issuer_key() {
+        let issuer = SoftwareSigner::generate().expect("key");
+        let mut header = serde_json::Map::new();
+        header.insert("typ".into(), Value::String("dc+sd-jwt".into()));
+        header.insert("x5c".into(), serde_json::json!(["MIIB"]));
+        let payload = br#"{"iss":"https://issuer.example","vct":"urn:eudi:pid:1"}"#;
+        let jwt = avow_crypto::jws::sign_compact(&issuer, header, payload)
+            .await
+            .expect("sign");
+        let body = serde_json::json!({
+            "credentials": [{"credential": format!("{jwt}~WyJzYWx0IiwiYSIsMV0~")}],
+            "notification_id": "n-1"
+        });
+        let out = resign_credentials(body.to_string().as_bytes())
+            .await
+            .expect("re-signed");
+        let out: Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(out["notification_id"], "n-1");
+        let credential = out["credentials"][0]["credential"]
+            .as_str()
+            .expect("string");
+        let (resigned, rest) = credential.split_once('~').expect("SD-JWT");
+        assert_eq!(rest, "WyJzYWx0IiwiYSIsMV0~", "disclosures kept");
+        let parsed = CompactJws::parse(resigned).expect("JWS");
+        assert_eq!(parsed.payload(), payload, "claims kept");
+        assert!(parsed.header().get("x5c").is_none());
+        let rogue = EcPublicJwk::from_json(&parsed.header()["jwk"]).expect("jwk");
+        assert!(parsed.verify(&rogue, &AlgorithmAllowList::es256()).is_ok());
+        assert!(
+            parsed
+                .verify(issuer.public_jwk(), &AlgorithmAllowList::es256())
+                .is_err(),
+            "no longer the issuer's signature"
+        );
+    }
+}
