@@ -163,6 +163,45 @@ macro_rules! check {
     };
 }
 
+macro_rules! oidf {
+    ($id:literal, [$($covers:literal),*], [$($req:literal),*], [$($spec:literal),*], $level:ident, $title:literal) => {
+        CheckDef {
+            id: $id,
+            kind: Kind::Check,
+            modes: &[Mode::Issuer],
+            catalogue: &[],
+            matrix: None,
+            requirements: &[$id, $($req),*],
+            spec: &[$($spec),*],
+            level: Level::$level,
+            title: $title,
+        }
+    };
+}
+
+/// The catalogue checks an OpenID conformance module shares probes with.
+pub fn module_covers(id: &str) -> &'static [&'static str] {
+    match id {
+        "CONF-OIDF-META" => &["CONF-C01-03", "CONF-C03-01", "CONF-C03A-01", "CONF-C10-01"],
+        "CONF-OIDF-HAPPY" => &["CONF-C02-01", "CONF-C02-02", "CONF-C06-03", "CONF-C07-05"],
+        "CONF-OIDF-BATCH" => &["CONF-C06A-03"],
+        "CONF-OIDF-NONCE" => &["CONF-C06-02"],
+        "CONF-OIDF-PROOF-SIG" => &["CONF-C06-01"],
+        "CONF-OIDF-KATT-SIG" => &["CONF-C06A-02"],
+        "CONF-OIDF-CATT-SIG" => &["CONF-C03A-03"],
+        "CONF-OIDF-CATT-POP-SIG" => &["CONF-C03A-03"],
+        "CONF-OIDF-CATT-EXP" => &["CONF-C03A-03"],
+        "CONF-OIDF-CATT-POP-AUD" => &["CONF-C03A-03"],
+        "CONF-OIDF-CATT-POP-KEY" => &["CONF-C03A-03"],
+        "CONF-OIDF-MISSING-PROOF" => &["CONF-C05-02"],
+        "CONF-OIDF-UNKNOWN-CONFIG" => &["CONF-C05-03"],
+        "CONF-OIDF-UNKNOWN-ID" => &["CONF-C05-03"],
+        "CONF-OIDF-UNSUPPORTED-ENC" => &["CONF-C10-04"],
+        "CONF-OIDF-PKCE-PAR" => &["CONF-C03-02"],
+        _ => &[],
+    }
+}
+
 macro_rules! case {
     ($id:literal, $matrix:literal, [$($cat:literal),*], [$($spec:literal),*], $title:literal) => {
         CheckDef {
@@ -710,6 +749,295 @@ pub const CHECKS: &[CheckDef] = &[
         ["VCI §11.1"],
         Should,
         "WUT: notifies credential_accepted for a valid credential and credential_failure for one it refuses, with the notification_id and its access token"
+    ),
+    // ---------------------------------------------------------------- OpenID conformance modules
+    // The modules of the OpenID Foundation's oid4vci-1_0-issuer-haip-test-plan
+    // (the VCI modules and the FAPI 2.0 Security Profile AS modules the issue
+    // names), so a user of Avow's runner gets that plan's coverage without
+    // its Java/MongoDB stack. A module `covers` the catalogue checks whose
+    // probes it shares; it passes only when they pass and its own probes do.
+    oidf!(
+        "CONF-OIDF-META",
+        ["CONF-C01-03", "CONF-C03-01", "CONF-C03A-01", "CONF-C10-01"],
+        [
+            "ISS-META-01",
+            "ISS-META-02",
+            "ISS-ASMETA-01",
+            "ISS-ASMETA-02",
+            "ISS-ASMETA-03"
+        ],
+        [
+            "OIDF VCIIssuerMetadataTest",
+            "VCI §12.2",
+            "RFC 8414 §2",
+            "HAIP §4"
+        ],
+        Must,
+        "Issuer and AS metadata: required members, HAIP values, consistent issuer identifiers"
+    ),
+    oidf!(
+        "CONF-OIDF-SIGNED-META",
+        [],
+        [
+            "ISS-SMETA-01",
+            "ISS-SMETA-02",
+            "ISS-SMETA-03",
+            "ISS-SMETA-05"
+        ],
+        ["OIDF VCIIssuerMetadataSignedTest", "VCI §12.2.3", "HAIP §4"],
+        Must,
+        "signed_metadata verifies through x5c to the issuer CA and matches the plain metadata; issuer_info is well formed"
+    ),
+    oidf!(
+        "CONF-OIDF-HAPPY",
+        ["CONF-C02-01", "CONF-C02-02", "CONF-C06-03", "CONF-C07-05"],
+        [],
+        ["OIDF VCIIssuerHappyFlow", "VCI §5-§8"],
+        Must,
+        "Happy flow: authorization code, DPoP-bound token, credential checked in depth"
+    ),
+    oidf!(
+        "CONF-OIDF-ADDITIONAL",
+        [],
+        ["ISS-CRED-02"],
+        ["OIDF VCIIssuerHappyFlowAdditionalRequests", "VCI §8"],
+        Must,
+        "One access token serves further credential requests with fresh nonces and new keys"
+    ),
+    oidf!(
+        "CONF-OIDF-MULTI-CLIENT",
+        [],
+        ["ISS-TAC-02", "ISS-TAC-05"],
+        ["OIDF VCIIssuerHappyFlowMultipleClients", "RFC 6749 §4.1.3"],
+        Must,
+        "Two clients are served independently; one client cannot redeem the other's code"
+    ),
+    oidf!(
+        "CONF-OIDF-SKIP-NOTIF",
+        [],
+        ["ISS-NOTIF-01"],
+        ["OIDF VCIIssuerHappyFlowWithSkipNotification", "VCI §11"],
+        Must,
+        "Issuance works when the wallet never calls the notification endpoint"
+    ),
+    oidf!(
+        "CONF-OIDF-BATCH",
+        ["CONF-C06A-03"],
+        ["ISS-BATCH-02", "ISS-BATCH-03"],
+        ["OIDF VCIIssuerBatchIssuance", "VCI §8.2", "HAIP §6.1"],
+        Must,
+        "Batch: one credential per proven key, distinct keys, salts and status entries, same data, unlinkable time claims"
+    ),
+    oidf!(
+        "CONF-OIDF-NONCE",
+        ["CONF-C06-02"],
+        [],
+        [
+            "OIDF VCIIssuerFailOnInvalidNonce",
+            "OIDF VCIIssuerFailOnReplayNonce"
+        ],
+        Must,
+        "Invalid and replayed c_nonce are rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-PROOF-SIG",
+        ["CONF-C06-01"],
+        [],
+        ["OIDF VCIIssuerFailOnInvalidJwtProofSignature"],
+        Must,
+        "A jwt proof with a bad signature is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-KATT-SIG",
+        ["CONF-C06A-02"],
+        ["ISS-KATT-03"],
+        ["OIDF VCIIssuerFailOnInvalidKeyAttestationSignature"],
+        Must,
+        "A key attestation with a bad signature is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-CATT-SIG",
+        ["CONF-C03A-03"],
+        ["ISS-CATT-03"],
+        ["OIDF VCIIssuerFailOnInvalidClientAttestationSignature"],
+        Must,
+        "A client attestation (WIA) with a bad signature is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-CATT-POP-SIG",
+        ["CONF-C03A-03"],
+        [],
+        ["OIDF VCIIssuerFailOnInvalidClientAttestationPopSignature"],
+        Must,
+        "A client attestation PoP with a bad signature is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-CATT-EXP",
+        ["CONF-C03A-03"],
+        [],
+        ["OIDF VCIIssuerFailOnClientAttestationExpInPast"],
+        Must,
+        "An expired client attestation is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-CATT-NO-SUB",
+        [],
+        ["ISS-CATT-02", "ISS-CATT-03"],
+        ["OIDF VCIIssuerFailOnClientAttestationNoSub", "ABCA §5.1"],
+        Must,
+        "A client attestation without sub is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-CATT-POP-AUD",
+        ["CONF-C03A-03"],
+        [],
+        ["OIDF VCIIssuerFailOnClientAttestationPopWrongAud"],
+        Must,
+        "A client attestation PoP for another audience is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-CATT-POP-KEY",
+        ["CONF-C03A-03"],
+        [],
+        ["OIDF VCIIssuerFailOnMismatchedClientAttestationPopKey"],
+        Must,
+        "A PoP signed by a key other than the attestation's cnf is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-MISSING-PROOF",
+        ["CONF-C05-02"],
+        [],
+        ["OIDF VCIIssuerFailOnMissingProof"],
+        Must,
+        "A credential request without proofs is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-UNKNOWN-CONFIG",
+        ["CONF-C05-03"],
+        [],
+        ["OIDF VCIIssuerFailOnUnknownCredentialConfigurationId"],
+        Must,
+        "An unknown credential_configuration_id is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-UNKNOWN-ID",
+        ["CONF-C05-03"],
+        [],
+        ["OIDF VCIIssuerFailOnUnknownCredentialIdentifier"],
+        Must,
+        "An unknown credential_identifier is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-UNSUPPORTED-ENC",
+        ["CONF-C10-04"],
+        [],
+        ["OIDF VCIIssuerFailOnUnsupportedEncryptionAlgorithm"],
+        Must,
+        "Unsupported response encryption is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-TOKEN-IN-QUERY",
+        [],
+        ["ISS-DPOP-10"],
+        [
+            "OIDF VCIIssuerFailOnRequestWithAccessTokenInQuery",
+            "RFC 6750 §2.3",
+            "FAPI 2.0 SP §5.3.3"
+        ],
+        Must,
+        "An access token in the query string is not accepted"
+    ),
+    oidf!(
+        "CONF-OIDF-DPOP-IAT",
+        [],
+        ["ISS-DPOP-04"],
+        ["OIDF FAPI2SP DPoP iat window", "RFC 9449 §4.3, §11.1"],
+        Must,
+        "DPoP proofs with iat far in the past or future are rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-DPOP-JTI",
+        [],
+        ["ISS-DPOP-04", "ISS-SEC-02"],
+        ["OIDF FAPI2SP DPoP jti reuse", "RFC 9449 §11.1"],
+        Must,
+        "A replayed DPoP proof (same jti) is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-DPOP-BINDING",
+        [],
+        ["ISS-DPOP-08"],
+        ["OIDF FAPI2SP DPoP key binding", "RFC 9449 §7.1"],
+        Must,
+        "An access token presented with a proof of another key is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-CODE-REUSE",
+        [],
+        ["ISS-TAC-02", "ISS-TAC-03"],
+        ["OIDF FAPI2SP code reuse", "RFC 6749 §4.1.2, §10.5"],
+        Must,
+        "A reused authorization code is rejected and the tokens it gave are revoked"
+    ),
+    oidf!(
+        "CONF-OIDF-CODE-EXPIRED",
+        [],
+        ["ISS-TAC-02"],
+        ["OIDF FAPI2SP expired code", "RFC 6749 §4.1.2"],
+        Must,
+        "An expired authorization code is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-PAR-REUSE",
+        [],
+        ["ISS-AUTHZ-03", "ISS-SEC-02"],
+        ["OIDF FAPI2SP PAR request_uri reuse", "RFC 9126 §4"],
+        Must,
+        "A request_uri is used once"
+    ),
+    oidf!(
+        "CONF-OIDF-PAR-EXPIRED",
+        [],
+        ["ISS-PAR-11", "ISS-AUTHZ-01"],
+        ["OIDF FAPI2SP PAR request_uri expiry", "RFC 9126 §2.2"],
+        Must,
+        "An expired request_uri is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-PAR-CLIENT",
+        [],
+        ["ISS-AUTHZ-01"],
+        ["OIDF FAPI2SP PAR client binding", "RFC 9126 §4"],
+        Must,
+        "A request_uri presented with another client_id is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-PKCE-PAR",
+        ["CONF-C03-02"],
+        ["ISS-PAR-04"],
+        ["OIDF FAPI2SP PKCE required at PAR", "FAPI 2.0 SP §5.3.2.2"],
+        Must,
+        "PAR without S256 PKCE is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-REDIRECT-URI",
+        [],
+        ["ISS-PAR-03"],
+        [
+            "OIDF FAPI2SP redirect_uri required",
+            "FAPI 2.0 SP §5.3.2.2",
+            "RFC 9126 §2.1"
+        ],
+        Must,
+        "PAR without redirect_uri is rejected"
+    ),
+    oidf!(
+        "CONF-OIDF-REFRESH",
+        [],
+        ["ISS-TRT-01", "ISS-TRT-02", "ISS-TRT-03"],
+        ["OIDF FAPI2SP refresh token", "RFC 6749 §6", "RFC 9449 §5"],
+        Must,
+        "A refresh token yields a working DPoP-bound access token, and only with the original DPoP key"
     ),
     // ---------------------------------------------------------------- the deployed matrix
     case!(

@@ -92,6 +92,26 @@ pub fn not_applicable(iut: &Iut, id: &str) -> Option<String> {
         {
             Some("the issuer metadata has no credential_request_encryption".into())
         }
+        "CONF-OIDF-HAPPY"
+        | "CONF-OIDF-MULTI-CLIENT"
+        | "CONF-OIDF-CODE-REUSE"
+        | "CONF-OIDF-CODE-EXPIRED"
+        | "CONF-OIDF-PAR-REUSE"
+        | "CONF-OIDF-PAR-EXPIRED"
+        | "CONF-OIDF-PAR-CLIENT"
+        | "CONF-OIDF-PKCE-PAR"
+        | "CONF-OIDF-REDIRECT-URI"
+        | "CONF-OIDF-REFRESH" => code_flow(),
+        id if id.starts_with("CONF-OIDF-CATT-") && !iut.supports_attestation() => {
+            Some("the AS does not list attest_jwt_client_auth (CONF-C03A-01 reports that)".into())
+        }
+        "CONF-OIDF-KATT-SIG" if !key_attestations => Some(
+            "no configuration requires key attestations or supports the attestation proof type"
+                .into(),
+        ),
+        "CONF-OIDF-UNSUPPORTED-ENC" if !response_encryption => {
+            Some("the issuer metadata has no credential_response_encryption".into())
+        }
         id if id.starts_with("CONF-TC") => iut::cases::not_applicable(iut, id),
         _ => None,
     }
@@ -143,6 +163,7 @@ pub async fn run_one(iut: &Iut, def: &CheckDef, done: &[CheckResult]) -> Vec<Ass
         "CONF-C10-03" => iut::encryption::c10_03(iut).await,
         "CONF-C10-04" => iut::encryption::c10_04(iut).await,
         "CONF-C11-01" => iut::encryption::c11_01(iut).await,
+        id if id.starts_with("CONF-OIDF-") => iut::oidf::run(iut, def, done).await,
         id if iut::cases::scenario(id).is_some() || iut::cases::mdoc_scenario(id).is_some() => {
             iut::cases::run(iut, def, done).await
         }

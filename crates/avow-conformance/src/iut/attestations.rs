@@ -62,7 +62,7 @@ fn required(iut: &Iut, configuration: &str) -> KeyAttestationsRequired {
         .unwrap_or_default()
 }
 
-fn batch_size(iut: &Iut) -> usize {
+pub(crate) fn batch_size(iut: &Iut) -> usize {
     iut.metadata
         .batch_credential_issuance
         .as_ref()
@@ -112,7 +112,7 @@ fn keys(n: usize) -> Result<Vec<SoftwareSigner>, ConformanceError> {
 }
 
 /// The holder key a credential is bound to: `cnf.jwk` or the mdoc `deviceKey`.
-fn bound_key(credential: &str, mdoc: bool) -> Option<EcPublicJwk> {
+pub(crate) fn bound_key(credential: &str, mdoc: bool) -> Option<EcPublicJwk> {
     if mdoc {
         avow_formats::mdoc::parse(credential)
             .ok()
@@ -122,7 +122,7 @@ fn bound_key(credential: &str, mdoc: bool) -> Option<EcPublicJwk> {
     }
 }
 
-fn credentials(response: &crate::http::Response) -> Vec<String> {
+pub(crate) fn credentials(response: &crate::http::Response) -> Vec<String> {
     if response.status != 200 {
         return Vec::new();
     }
@@ -361,7 +361,7 @@ pub async fn issue_attested_keys(
 }
 
 /// One issuance with a WUA of `n` fresh keys; the response and the keys.
-async fn issue_attested(
+pub(crate) async fn issue_attested(
     iut: &Iut,
     tx: &Tx<'_>,
     configuration: &str,

@@ -8,6 +8,8 @@ pub mod attestations;
 pub mod cases;
 pub mod checks;
 pub mod encryption;
+pub mod oidf;
+pub mod oidf_as;
 pub mod proofs;
 pub mod signature;
 
