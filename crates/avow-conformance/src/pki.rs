@@ -80,6 +80,8 @@ pub struct WiaSpec {
     pub with_x5c: bool,
     /// Signed by the rogue provider the IUT does not trust.
     pub untrusted: bool,
+    /// Leaves `sub` out (CONF-OIDF-CATT-NO-SUB).
+    pub without_sub: bool,
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> ConformanceError {
@@ -179,6 +181,7 @@ impl WalletProviderPki {
             exp: now + 3600,
             with_x5c: true,
             untrusted: false,
+            without_sub: false,
         }
     }
 
@@ -197,13 +200,18 @@ impl WalletProviderPki {
                 json!([avow_crypto::b64::encode_standard(&provider.signer_cert)]),
             );
         }
-        let claims = json!({
+        let mut claims = json!({
             "iss": PROVIDER_ID,
             "sub": spec.client_id,
             "iat": spec.iat,
             "exp": spec.exp,
             "cnf": { "jwk": spec.instance_key.to_json() },
         });
+        if spec.without_sub
+            && let Some(object) = claims.as_object_mut()
+        {
+            object.remove("sub");
+        }
         let payload =
             serde_json::to_vec(&claims).map_err(|e| ConformanceError::unexpected(e.to_string()))?;
         Ok(sign_compact(&provider.signer, header, &payload).await?)

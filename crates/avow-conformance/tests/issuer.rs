@@ -349,3 +349,123 @@ async fn broken_issuer_accepting_jwt_proofs_for_mdoc_fails_c08_01() {
     assert!(result.assertions.iter().all(|a| !a.exchanges.is_empty()));
     assert!(!report.passed());
 }
+
+/// The authorization-server attacks of the OpenID modules (`iut::oidf_as`).
+const AS_MODULES: [&str; 14] = [
+    "CONF-OIDF-DPOP-IAT",
+    "CONF-OIDF-DPOP-JTI",
+    "CONF-OIDF-DPOP-BINDING",
+    "CONF-OIDF-CODE-REUSE",
+    "CONF-OIDF-CODE-EXPIRED",
+    "CONF-OIDF-PAR-REUSE",
+    "CONF-OIDF-PAR-EXPIRED",
+    "CONF-OIDF-PAR-CLIENT",
+    "CONF-OIDF-REDIRECT-URI",
+    "CONF-OIDF-REFRESH",
+    "CONF-OIDF-TOKEN-IN-QUERY",
+    "CONF-OIDF-CATT-NO-SUB",
+    "CONF-OIDF-CATT-SIG",
+    "CONF-OIDF-KATT-SIG",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avow_passes_the_authorization_server_attacks() {
+    let issuer = TestIssuer::start(None).await;
+    let report = run(&issuer, &AS_MODULES, Some(EXPIRY_WAIT), true).await;
+    let summary = report.text_summary();
+    eprintln!("{summary}");
+    for id in AS_MODULES {
+        let result = report
+            .result(id)
+            .unwrap_or_else(|| panic!("{id} not in the report\n{summary}"));
+        // Every probe really ran against Avow: none not applicable, none skipped.
+        for a in &result.assertions {
+            assert_eq!(a.status, Status::Pass, "{id}: {a:?}\n{summary}");
+            assert!(
+                a.name.starts_with("covered: ") || !a.exchanges.is_empty(),
+                "{id}: {} carries its exchanges",
+                a.name
+            );
+        }
+        assert_eq!(status(&report, id), Status::Pass, "{id}\n{summary}");
+    }
+    let refresh = report.result("CONF-OIDF-REFRESH").expect("refresh");
+    assert_eq!(refresh.assertions.len(), 3, "{summary}");
+}
+
+#[tokio::test]
+async fn broken_issuer_accepting_bad_dpop_proofs_fails_dpop_jti_and_binding() {
+    let issuer = TestIssuer::start(Some(Fault::AcceptsBadDpopProofs)).await;
+    let ids = [
+        "CONF-OIDF-DPOP-JTI",
+        "CONF-OIDF-DPOP-BINDING",
+        "CONF-OIDF-DPOP-IAT",
+    ];
+    let report = run(&issuer, &ids, None, true).await;
+    let summary = report.text_summary();
+    assert_eq!(
+        status(&report, "CONF-OIDF-DPOP-JTI"),
+        Status::Fail,
+        "{summary}"
+    );
+    assert_eq!(
+        status(&report, "CONF-OIDF-DPOP-BINDING"),
+        Status::Fail,
+        "{summary}"
+    );
+    let jti = report.result("CONF-OIDF-DPOP-JTI").expect("result");
+    let at = |name: &str| {
+        jti.assertions
+            .iter()
+            .find(|a| a.name.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}\n{summary}"))
+    };
+    let credential = at("credential request replaying");
+    assert_eq!(credential.status, Status::Fail, "{credential:?}");
+    assert!(!credential.exchanges.is_empty());
+    // Only the broken behaviour fails: the token endpoint is not behind the fault.
+    assert_eq!(
+        at("token request replaying").status,
+        Status::Pass,
+        "{summary}"
+    );
+    assert_eq!(
+        status(&report, "CONF-OIDF-DPOP-IAT"),
+        Status::Pass,
+        "{summary}"
+    );
+    assert!(!report.passed());
+}
+
+#[tokio::test]
+async fn authorization_server_attacks_without_inputs_are_skipped() {
+    let issuer = TestIssuer::start(None).await;
+    let mut options = issuer.options(None);
+    options.login_script = None;
+    let ids = [
+        "CONF-OIDF-CODE-REUSE",
+        "CONF-OIDF-CODE-EXPIRED",
+        "CONF-OIDF-PAR-EXPIRED",
+        "CONF-OIDF-PAR-CLIENT",
+    ];
+    let run_options = RunOptions {
+        selection: ids.iter().map(|s| (*s).to_owned()).collect(),
+        allow_unimplemented: true,
+        inputs: Vec::new(),
+    };
+    let report = run_issuer(options, issuer.pki(), &run_options)
+        .await
+        .expect("run");
+    let summary = report.text_summary();
+    // No login script: the code-flow attacks; no --expiry-wait: the expiry attacks.
+    for id in &ids[..3] {
+        assert_eq!(status(&report, id), Status::Skipped, "{id}\n{summary}");
+    }
+    // The request_uri of another client needs neither.
+    assert_eq!(
+        status(&report, "CONF-OIDF-PAR-CLIENT"),
+        Status::Pass,
+        "{summary}"
+    );
+    assert!(!report.passed());
+}

@@ -12,8 +12,9 @@ use avow_issuer::{IssuerConfig, RunningIssuer, build_state};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// Seconds after which pre-authorized codes and c_nonces are certainly
-/// expired in the test issuer (lifetimes 5 s, clock skew 2 s).
+/// Seconds after which pre-authorized codes, c_nonces, authorization codes
+/// and request_uris are certainly expired in the test issuer (lifetimes 5 s,
+/// clock skew 2 s).
 pub const EXPIRY_WAIT: u64 = 9;
 
 pub struct TestIssuer {
@@ -105,6 +106,9 @@ impl TestIssuer {
         config.policy.pre_authorized_code_lifetime = 5;
         config.policy.c_nonce_lifetime = 5;
         config.policy.clock_skew = 2;
+        // Short enough for the expired-code and expired-request_uri probes.
+        config.policy.authorization_code_lifetime = 5;
+        config.authorization.par_lifetime = 5;
         config
             .client_authentication
             .wallet_provider_anchors
@@ -207,6 +211,10 @@ pub enum Fault {
     /// mdoc configuration, which takes `attestation` proofs only) becomes
     /// 200 with the last mdoc issued (or a dummy).
     AcceptsJwtProofForMdoc,
+    /// `401 invalid_dpop_proof` at the credential endpoint becomes 200 with
+    /// the last good response: a replayed DPoP proof (same jti) or a proof
+    /// by a key the token is not bound to looks accepted.
+    AcceptsBadDpopProofs,
 }
 
 struct Proxy {
@@ -280,7 +288,15 @@ async fn forward(
     if path == "/credential" {
         let error = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .or_else(|| {
+                let challenge = response_headers
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok())?;
+                let start = challenge.find("error=\"")? + 7;
+                let rest = challenge.get(start..)?;
+                Some(rest.get(..rest.find('"')?)?.to_owned())
+            });
         if status == 200 {
             if proxy.fault == Fault::StripsX5c {
                 bytes = strip_x5c(&bytes);
@@ -310,6 +326,7 @@ async fn forward(
                 (proxy.fault, error.as_deref()),
                 (Fault::AcceptsBadNonces, Some("invalid_nonce"))
                     | (Fault::AcceptsBadProofs, Some("invalid_proof"))
+                    | (Fault::AcceptsBadDpopProofs, Some("invalid_dpop_proof"))
             );
             if rewrite {
                 let last = proxy.last_credential.lock().ok().and_then(|l| l.clone());
