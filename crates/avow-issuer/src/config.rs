@@ -53,6 +53,10 @@ pub struct IssuerConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// The Credential Issuer Identifier; every published URL derives from it (ISS-META-18).
+    /// Scheme and host (and port) only: a path is refused at start-up, since
+    /// the well-known documents are served at the root only, not
+    /// path-inserted (VCI §12.2.2; ISS-META-01, ISS-SIG-02, -03; see
+    /// [`issuer_identifier_path`]).
     pub public_url: String,
     pub listen: String,
     pub admin_listen: String,
@@ -308,6 +312,11 @@ impl IssuerConfig {
                 "server.public_url {url} must be an https URL without query or fragment (plain http only for loopback in dev_mode)"
             ));
         }
+        if let Some(path) = issuer_identifier_path(url) {
+            return invalid(format!(
+                "server.public_url {url} has a path ({path}): Avow serves an issuer only at the root of its host (https://host[:port]), because its well-known documents (/.well-known/openid-credential-issuer, /.well-known/oauth-authorization-server, /.well-known/jwt-vc-issuer, /.well-known/did.json) are served at the root only, not path-inserted (VCI 12.2.2, RFC 8414 3, ISS-META-01, -18, ISS-SIG-02, -03); give the issuer its own host name"
+            ));
+        }
         if !self.server.dev_mode {
             if self.keys.dev_pki {
                 return invalid(
@@ -486,9 +495,71 @@ impl IssuerConfig {
                     ));
                 }
             }
+            // ISS-META-14 (VCI App. B.3): no two claims descriptions may
+            // contradict each other about the shape of a claim.
+            for (i, a) in c.claims.iter().enumerate() {
+                for b in c.claims.iter().skip(i + 1) {
+                    if let Some(reason) = claim_paths_conflict(&a.path, &b.path) {
+                        return invalid(format!(
+                            "credential configuration {id}: claim paths {} and {} contradict each other: {reason} (VCI App. B.3)",
+                            serde_json::to_string(&a.path).unwrap_or_default(),
+                            serde_json::to_string(&b.path).unwrap_or_default(),
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// The path of an issuer identifier (`https://host[:port]/path`), when it
+/// has a non-empty one (a trailing `/` alone is no path).
+///
+/// ISS-META-01, -18, ISS-SIG-02, -03 (VCI §12.2.2, RFC 8414 §3, SD-JWT VC
+/// §4): an identifier with a path needs its well-known documents at
+/// `/.well-known/<name>/<path>`. Avow serves them, and every endpoint, at
+/// the root only, so `server.public_url` with a path is refused at start-up
+/// rather than published as an issuer whose metadata cannot be found.
+pub fn issuer_identifier_path(url: &str) -> Option<&str> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').and_then(|i| after_scheme.get(i..))?;
+    (!path.trim_matches('/').is_empty()).then_some(path)
+}
+
+/// Why two claims path pointers contradict each other, if they do (VCI
+/// App. B.3 "Processing Rules for Claims Description Objects", App. C;
+/// ISS-META-14). Walking both paths while they select the same claim, at
+/// the first step where they part:
+/// - one selects an object member (a string) and the other an array element
+///   (`null` or an index): the same claim would be an object and an array;
+/// - one selects every element (`null`) and the other a specific index of
+///   the same array.
+///
+/// Two different member names or two different indices are different claims,
+/// and a path that is a prefix of the other names a parent and its child:
+/// neither contradicts. Identical paths are "repeated", refused separately.
+pub fn claim_paths_conflict(
+    a: &[serde_json::Value],
+    b: &[serde_json::Value],
+) -> Option<&'static str> {
+    use serde_json::Value;
+    for (x, y) in a.iter().zip(b) {
+        if x == y {
+            continue;
+        }
+        return match (x, y) {
+            (Value::String(_), Value::Null | Value::Number(_))
+            | (Value::Null | Value::Number(_), Value::String(_)) => {
+                Some("one treats the claim as an object, the other as an array")
+            }
+            (Value::Null, Value::Number(_)) | (Value::Number(_), Value::Null) => {
+                Some("one addresses every element of an array, the other a specific element of it")
+            }
+            _ => None,
+        };
+    }
+    None
 }
 
 /// Claims the issuer sets itself; holder data may not provide them.
@@ -530,6 +601,86 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("dev_pki"), "{e}");
+    }
+
+    /// ISS-META-01, -18, ISS-SIG-02, -03: a public_url with a path is
+    /// refused with a clear message; a bare host (trailing slash or not) is fine.
+    #[test]
+    fn iss_meta_18_public_url_with_a_path_is_refused() {
+        let config = |url: &str| {
+            let text = DEFAULT_CONFIG.replace("http://127.0.0.1:8080", url);
+            IssuerConfig::from_toml(&text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        for url in [
+            "http://127.0.0.1:8080/issuer",
+            "http://127.0.0.1:8080/issuer/",
+            "http://127.0.0.1:8080/a/b",
+        ] {
+            let e = config(url);
+            assert!(e.contains("has a path"), "{url}: {e}");
+            assert!(e.contains("root"), "{url}: {e}");
+        }
+        for url in ["http://127.0.0.1:8080", "http://127.0.0.1:8080/"] {
+            assert_eq!(config(url), "", "{url}");
+        }
+        assert_eq!(issuer_identifier_path("https://i.example"), None);
+        assert_eq!(issuer_identifier_path("https://i.example/"), None);
+        assert_eq!(issuer_identifier_path("https://i.example:8443//"), None);
+        assert_eq!(
+            issuer_identifier_path("https://i.example/tenant"),
+            Some("/tenant")
+        );
+    }
+
+    /// ISS-META-14 (VCI App. B.3): contradictory claim paths are refused;
+    /// parents with children and distinct siblings are fine.
+    #[test]
+    fn iss_meta_14_contradictory_claim_paths() {
+        use serde_json::json;
+        let conflict = |a: serde_json::Value, b: serde_json::Value| {
+            let a = a.as_array().cloned().unwrap_or_default();
+            let b = b.as_array().cloned().unwrap_or_default();
+            let one = claim_paths_conflict(&a, &b);
+            assert_eq!(one, claim_paths_conflict(&b, &a), "symmetric");
+            one.is_some()
+        };
+        // Array vs object.
+        assert!(conflict(json!(["a", null]), json!(["a", "x"])));
+        assert!(conflict(json!(["a", 0]), json!(["a", "x"])));
+        assert!(conflict(json!(["a", null, "x"]), json!(["a", null, 1])));
+        // Every element vs one element of the same array.
+        assert!(conflict(json!(["a", null]), json!(["a", 0])));
+        assert!(conflict(json!(["a", 2, "x"]), json!(["a", null, "y"])));
+        // Parent and child, siblings, different indices, different claims.
+        assert!(!conflict(json!(["a"]), json!(["a", "b"])));
+        assert!(!conflict(json!(["a"]), json!(["a", null])));
+        assert!(!conflict(json!(["a", "b"]), json!(["a", "c"])));
+        assert!(!conflict(json!(["a", 0]), json!(["a", 1])));
+        assert!(!conflict(json!(["a", null, "x"]), json!(["a", null, "y"])));
+        assert!(!conflict(json!(["a", null]), json!(["b", "x"])));
+
+        // At start-up: the defaults have ["nationalities"] and ["nationalities", "*"].
+        let with = |extra: &str| {
+            let text = DEFAULT_CONFIG.replace(
+                "  { path = [\"nationalities\", \"*\"] },",
+                &format!("  {{ path = [\"nationalities\", \"*\"] }},\n  {extra}"),
+            );
+            assert_ne!(text, DEFAULT_CONFIG);
+            IssuerConfig::from_toml(&text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = with("{ path = [\"nationalities\", \"x\"] },");
+        assert!(e.contains("contradict"), "{e}");
+        let e = with("{ path = [\"nationalities\", 0] },");
+        assert!(e.contains("contradict"), "{e}");
+        let e = with("{ path = [\"address\", 0] },");
+        assert!(e.contains("contradict"), "{e}");
+        assert_eq!(with("{ path = [\"address\", \"postal_code\"] },"), "");
     }
 
     #[test]

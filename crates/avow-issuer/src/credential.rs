@@ -38,7 +38,12 @@ pub async fn issue_credential(
         .map_err(resource)?;
     let request = decoded.request;
     let configuration_id =
-        select_configuration(&request.selector, access.authorization_details.as_ref())?;
+        match select_configuration(&request.selector, access.authorization_details.as_ref())? {
+            Selected::Configuration(id) => id,
+            Selected::UnknownIdentifier(identifier) => {
+                return Err(refuse_identifier(&state, &identifier).await);
+            }
+        };
     let configuration = state
         .config
         .credential_configurations
@@ -125,17 +130,47 @@ pub async fn issue_credential(
         .into_response())
 }
 
+/// What a request's selector names, as far as the token can tell.
+enum Selected {
+    /// A configuration id: by `credential_configuration_id`, or the
+    /// configuration of a `credential_identifier` of this token.
+    Configuration(String),
+    /// A `credential_identifier` this token was not issued with.
+    UnknownIdentifier(String),
+}
+
+/// A `credential_identifier` not among the presenting token's: DPoP 403
+/// `insufficient_scope` when the issuer handed it out with another live
+/// access token (ISS-CRED-06; VCI §8.3.1.1, RFC 6750 §3.1: a known
+/// identifier this token does not authorize), otherwise 400
+/// `unknown_credential_identifier` (ISS-CRED-05; VCI §8.3.1.2).
+async fn refuse_identifier(state: &IssuerState, identifier: &str) -> ApiError {
+    match state
+        .store
+        .credential_identifier_issued(identifier, state.now())
+        .await
+    {
+        Ok(true) => resource(ProtocolError::insufficient_scope(
+            "the access token does not cover this credential_identifier",
+        )),
+        Ok(false) => resource(ProtocolError::unknown_credential_identifier(
+            "unknown credential_identifier",
+        )),
+        Err(e) => e.into(),
+    }
+}
+
 /// Resolves the request's selector against what the token response said
-/// (VCI §8.2, §3.3.4; ISS-CRED-04, -05): with `credential_identifiers` only
-/// identifiers are accepted, without them only configuration ids.
+/// (VCI §8.2, §3.3.4; ISS-CRED-04, -05, -06): with `credential_identifiers`
+/// only identifiers are accepted, without them only configuration ids.
 fn select_configuration(
     selector: &CredentialSelector,
     details: Option<&serde_json::Value>,
-) -> Result<String, ApiError> {
+) -> Result<Selected, ApiError> {
     let details: Option<Vec<avow_core::authorization::AuthorizationDetail>> =
         details.map(|d| serde_json::from_value(d.clone()).unwrap_or_default());
     match (selector, details) {
-        (CredentialSelector::ConfigurationId(id), None) => Ok(id.clone()),
+        (CredentialSelector::ConfigurationId(id), None) => Ok(Selected::Configuration(id.clone())),
         (CredentialSelector::ConfigurationId(_), Some(_)) => {
             Err(resource(ProtocolError::invalid_credential_request(
                 "the token response carried credential_identifiers: use credential_identifier",
@@ -146,19 +181,17 @@ fn select_configuration(
                 "credential_identifier cannot be used: the token response carried no credential identifiers",
             )))
         }
-        (CredentialSelector::Identifier(id), Some(details)) => details
+        (CredentialSelector::Identifier(id), Some(details)) => Ok(details
             .iter()
             .find(|d| {
                 d.credential_identifiers
                     .as_ref()
                     .is_some_and(|ids| ids.contains(id))
             })
-            .map(|d| d.credential_configuration_id.clone())
-            .ok_or_else(|| {
-                resource(ProtocolError::unknown_credential_identifier(
-                    "unknown credential_identifier",
-                ))
-            }),
+            .map_or_else(
+                || Selected::UnknownIdentifier(id.clone()),
+                |d| Selected::Configuration(d.credential_configuration_id.clone()),
+            )),
     }
 }
 

@@ -61,7 +61,18 @@ impl Default for EncryptionConfig {
 }
 
 impl EncryptionConfig {
-    /// Start-up checks; `dev_mode` allows a generated request key.
+    /// ISS-META-12 (VCI §12.2.4; APT §5, §7.1): `enc_values_supported`
+    /// includes both `A128GCM` and `A256GCM`.
+    pub fn offers_both_enc(&self) -> bool {
+        [ENC_A128GCM, ENC_A256GCM]
+            .iter()
+            .all(|enc| self.enc_values_supported.iter().any(|e| e == enc))
+    }
+
+    /// Start-up checks; `dev_mode` allows a generated request key and an
+    /// `enc_values_supported` narrowed to one value (ISS-META-12 wants both
+    /// `A128GCM` and `A256GCM`; the conformance runner's reference issuers
+    /// deliberately offer one each, in dev_mode, and start-up warns).
     pub fn validate(&self, dev_mode: bool) -> Result<(), String> {
         if !self.enabled {
             if self.response_required || self.request_required {
@@ -86,6 +97,11 @@ impl EncryptionConfig {
                     "encryption.enc_values_supported: {enc} is repeated"
                 ));
             }
+        }
+        if !dev_mode && !self.offers_both_enc() {
+            return Err(format!(
+                "encryption.enc_values_supported must list both {ENC_A128GCM} and {ENC_A256GCM} outside dev_mode (VCI 12.2.4, APT 7.1, ISS-META-12); narrowing it to one value is for interop testing in dev_mode only"
+            ));
         }
         if self.request_key.is_none() && !dev_mode {
             return Err(
@@ -141,6 +157,12 @@ impl CredentialEncryption {
             .map_err(|m| StartError::Config(ConfigError::Invalid(m)))?;
         if !section.enabled {
             return Ok(Self::disabled());
+        }
+        if !section.offers_both_enc() {
+            tracing::warn!(
+                enc_values_supported = ?section.enc_values_supported,
+                "DEVELOPMENT: encryption.enc_values_supported lacks A128GCM or A256GCM (ISS-META-12); refused outside dev_mode"
+            );
         }
         let private = match &section.request_key {
             Some(path) => load_key(path)?,
@@ -455,6 +477,23 @@ mod tests {
             ..EncryptionConfig::default()
         };
         assert_eq!(off.validate(false), Ok(()));
+        // ISS-META-12: both A128GCM and A256GCM outside dev_mode; one is
+        // allowed in dev_mode (the conformance runner's reference issuers).
+        for enc in [ENC_A128GCM, ENC_A256GCM] {
+            let narrowed = EncryptionConfig {
+                enc_values_supported: vec![enc.to_owned()],
+                ..with_key.clone()
+            };
+            assert!(!narrowed.offers_both_enc());
+            assert_eq!(narrowed.validate(true), Ok(()), "{enc} in dev_mode");
+            let e = narrowed.validate(false).err().unwrap_or_default();
+            assert!(e.contains("ISS-META-12"), "{enc}: {e}");
+        }
+        let reordered = EncryptionConfig {
+            enc_values_supported: vec![ENC_A256GCM.into(), ENC_A128GCM.into()],
+            ..with_key.clone()
+        };
+        assert_eq!(reordered.validate(false), Ok(()));
         let contradictory = EncryptionConfig {
             enabled: false,
             response_required: true,

@@ -32,6 +32,8 @@ pub struct VerifiedKeyAttestation {
     pub keys: Vec<EcPublicJwk>,
     /// The JWKs as sent (for `kid` members).
     raw_keys: Vec<serde_json::Value>,
+    /// The `nonce` claim, `None` when absent or empty. Not checked here: the
+    /// caller compares and consumes it (ISS-KATT-05, ISS-PROOF-06).
     pub nonce: Option<String>,
     pub claims: KeyAttestationClaims,
 }
@@ -112,11 +114,14 @@ pub fn verify_key_attestation(
             now,
             max_skew: state.config.policy.clock_skew,
             exp_required: policy.exp_required,
-            nonce_required: true,
+            // The caller checks the nonce (ISS-KATT-05, ISS-PROOF-06): its
+            // error code depends on the proof type.
+            nonce_required: false,
             required: policy.required,
             max_keys: policy.max_keys,
         })
         .map_err(ApiError::at_resource)?;
+    let nonce = nonce.filter(|n| !n.is_empty());
     let mut keys: Vec<EcPublicJwk> = Vec::with_capacity(claims.attested_keys.len());
     for (i, jwk) in claims.attested_keys.iter().enumerate() {
         let key = EcPublicJwk::from_json(jwk).map_err(|_| {

@@ -247,7 +247,15 @@ pub async fn verify_proofs(
                     max_keys,
                 },
             )?;
-            let nonce = verified.nonce.clone().unwrap_or_default();
+            // VCI §8.3.1.2 (3), App. F.3; ISS-PROOF-06, ISS-PATT-02: here the
+            // key attestation is the key proof, so one without a c_nonce is
+            // an invalid_proof; a present but unknown, expired or used one is
+            // an invalid_nonce (ISS-KATT-05, in consume_nonces).
+            let Some(nonce) = verified.nonce.clone() else {
+                return Err(invalid(
+                    "the key attestation has no nonce: it must carry a c_nonce from the Nonce Endpoint",
+                ));
+            };
             let statuses = verified.claims.status.clone().into_iter().collect();
             (verified.keys, vec![nonce], statuses)
         }
@@ -452,11 +460,21 @@ fn verify_jwt_proof(
         .validate(expect)
         .map_err(resource)?
         .unwrap_or_default();
-    // ISS-KATT-05: the same c_nonce as the proof's.
-    if verified.nonce.as_deref() != Some(nonce.as_str()) {
-        return Err(resource(ProtocolError::invalid_nonce(
-            "the key attestation nonce is not the c_nonce of its key proof",
-        )));
+    // ISS-KATT-05 (VCI App. D.1, F.1): the key attestation's nonce must be
+    // the c_nonce of its key proof (which has one: ProofClaims::validate);
+    // a different or missing one → 400 invalid_nonce.
+    match verified.nonce.as_deref() {
+        Some(attested) if attested == nonce => {}
+        Some(_) => {
+            return Err(resource(ProtocolError::invalid_nonce(
+                "the key attestation nonce is not the c_nonce of its key proof",
+            )));
+        }
+        None => {
+            return Err(resource(ProtocolError::invalid_nonce(
+                "the key attestation has no nonce: it must carry the c_nonce of its key proof",
+            )));
+        }
     }
     Ok(ProvenKeys {
         keys: verified.keys,
@@ -466,19 +484,23 @@ fn verify_jwt_proof(
     })
 }
 
-/// Verifies and consumes each distinct `c_nonce` once (ISS-PROOF-06,
-/// ISS-KATT-05, ISS-NONCE-03): proofs of one request may share one.
+/// Verifies every distinct `c_nonce` of the request, then consumes them all
+/// in one store operation (ISS-PROOF-06, ISS-KATT-05, ISS-NONCE-03): proofs
+/// of one request may share one. All or nothing (ISS-CRED-16; VCI §8.3.1.2):
+/// if any of them is unknown, expired or already used, the request fails with
+/// `400 invalid_nonce` and none of its `c_nonce`s is spent.
 async fn consume_nonces(state: &IssuerState, mut nonces: Vec<String>) -> Result<(), ApiError> {
     let now = state.now();
     let policy = &state.config.policy;
     nonces.sort();
     nonces.dedup();
-    for nonce in nonces {
+    let mut records = Vec::with_capacity(nonces.len());
+    for nonce in &nonces {
         let issued = state
             .nonces
             .verify(
                 NoncePurpose::CNonce,
-                &nonce,
+                nonce,
                 now,
                 policy.c_nonce_lifetime,
                 policy.clock_skew,
@@ -489,15 +511,16 @@ async fn consume_nonces(state: &IssuerState, mut nonces: Vec<String>) -> Result<
                 ))
             })?;
         let keep_until = issued + policy.c_nonce_lifetime + policy.clock_skew;
-        if !state
-            .store
-            .consume_once("c_nonce", &sha256_b64(nonce.as_bytes()), keep_until)
-            .await?
-        {
-            return Err(resource(ProtocolError::invalid_nonce(
-                "the c_nonce was already used",
-            )));
-        }
+        records.push((sha256_b64(nonce.as_bytes()), keep_until));
+    }
+    let values: Vec<(&str, i64)> = records
+        .iter()
+        .map(|(hash, keep_until)| (hash.as_str(), *keep_until))
+        .collect();
+    if !state.store.consume_all_once("c_nonce", &values).await? {
+        return Err(resource(ProtocolError::invalid_nonce(
+            "a c_nonce of this request was already used",
+        )));
     }
     Ok(())
 }

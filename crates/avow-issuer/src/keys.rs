@@ -51,6 +51,7 @@ impl IssuerKeys {
         let signer = SoftwareSigner::from_pkcs8(&der)?;
         let chain_text = std::fs::read_to_string(chain_path).map_err(|e| io(chain_path, e))?;
         let x5c = avow_crypto::x509::certs_from_pem(&chain_text)?;
+        refuse_trust_anchor(chain_path, &x5c)?;
         Self::assemble(signer, x5c, None)
     }
 
@@ -116,6 +117,38 @@ impl IssuerKeys {
     }
 }
 
+/// ISS-SIG-01 (HAIP §6.1.1; APT §10.2 VCI-006): the `x5c` chain the issuer
+/// publishes (credentials, signed metadata, status lists) must not contain
+/// the trust anchor, and its leaf must not be self-signed. A configured
+/// `keys.signing_chain` holding a self-signed certificate (a root CA, i.e. a
+/// trust anchor) is refused at start-up rather than published or silently
+/// trimmed: the operator learns that the file is not what the README asks for
+/// ("leaf first, trust anchor excluded"). The leaf itself is checked by
+/// [`avow_crypto::x509::leaf_public_key`].
+fn refuse_trust_anchor(chain_path: &Path, x5c: &[Vec<u8>]) -> Result<(), KeyError> {
+    for (i, der) in x5c.iter().enumerate() {
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+            return Err(KeyError::Io(format!(
+                "{}: certificate {i} of keys.signing_chain is not a DER certificate",
+                chain_path.display()
+            )));
+        };
+        if cert.subject() == cert.issuer() {
+            let what = if i == 0 {
+                "the leaf certificate is self-signed"
+            } else {
+                "it contains a self-signed certificate (the trust anchor)"
+            };
+            return Err(KeyError::Io(format!(
+                "{}: keys.signing_chain must be the signing certificate and its intermediates, leaf first, trust anchor excluded (HAIP 6.1.1, ISS-SIG-01), but {what} at position {i} ({})",
+                chain_path.display(),
+                cert.subject()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Writes a file readable by the owner only.
 pub fn write_private(path: &Path, contents: &str) -> Result<(), KeyError> {
     use std::io::Write;
@@ -127,4 +160,72 @@ pub fn write_private(path: &Path, contents: &str) -> Result<(), KeyError> {
     options.mode(0o600);
     let mut file = options.open(path).map_err(|e| io(path, e))?;
     file.write_all(contents.as_bytes()).map_err(|e| io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use avow_crypto::x509::cert_pem;
+
+    fn validity() -> Validity {
+        Validity {
+            not_before: 1_700_000_000,
+            not_after: 1_900_000_000,
+        }
+    }
+
+    /// A configuration reading `chain` (PEM) and the key of its leaf from a fresh directory.
+    fn configured(chain: &str, key: &SoftwareSigner) -> (IssuerConfig, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("avow-keys-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key_path = dir.join("signing.key");
+        let chain_path = dir.join("signing.pem");
+        std::fs::write(
+            &key_path,
+            pem::encode("PRIVATE KEY", &key.to_pkcs8().unwrap()),
+        )
+        .unwrap();
+        std::fs::write(&chain_path, chain).unwrap();
+        let mut config = IssuerConfig::defaults().unwrap();
+        config.keys.dev_pki = false;
+        config.keys.signing_key = Some(key_path);
+        config.keys.signing_chain = Some(chain_path);
+        (config, dir)
+    }
+
+    /// ISS-SIG-01 (HAIP §6.1.1): a chain that includes the trust anchor is
+    /// refused at start-up with a clear message; leaf (+ intermediates) loads.
+    #[test]
+    fn iss_sig_01_signing_chain_with_trust_anchor_is_refused() {
+        let root = CertificateAuthority::generate_root("Test Root CA", validity()).unwrap();
+        let signer = SoftwareSigner::generate().unwrap();
+        let leaf = root
+            .issue_leaf("Test signer", signer.public_jwk(), validity())
+            .unwrap();
+
+        let (config, dir) = configured(&cert_pem(&leaf), &signer);
+        let keys = IssuerKeys::load(&config, 1_800_000_000);
+        assert!(keys.is_ok(), "leaf-only chain loads");
+        assert_eq!(keys.map(|k| k.x5c).unwrap_or_default(), vec![leaf.clone()]);
+        let _ = std::fs::remove_dir_all(dir);
+
+        let chain = format!("{}{}", cert_pem(&leaf), cert_pem(&root.cert_der));
+        let (config, dir) = configured(&chain, &signer);
+        let error = IssuerKeys::load(&config, 1_800_000_000)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("trust anchor excluded"), "{error}");
+        assert!(error.contains("position 1"), "{error}");
+        let _ = std::fs::remove_dir_all(dir);
+
+        // A self-signed leaf is refused too.
+        let (config, dir) = configured(&cert_pem(&root.cert_der), &signer);
+        let error = IssuerKeys::load(&config, 1_800_000_000)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("self-signed"), "{error}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -488,6 +488,43 @@ async fn code_flow_with_authorization_details() {
     .await;
 }
 
+/// ISS-CRED-06 (VCI §8.3.1.1, RFC 6750 §3.1), ISS-CRED-05: a
+/// credential_identifier the issuer handed out with another grant's token
+/// is known but not authorized by this token → DPoP 403 insufficient_scope;
+/// one never handed out (LIKE wildcards included) → 400
+/// unknown_credential_identifier. Each token keeps its own identifier.
+async fn iss_cred_06_identifier_of_another_grant(backend: Backend) {
+    let issuer = TestIssuer::start(backend).await;
+    let client = Client::new(&issuer, CLIENT_ID);
+    let first = tokens_with_details(&issuer, &client, &new_key()).await;
+    let second = tokens_with_details(&issuer, &client, &new_key()).await;
+    let (mine, theirs) = (
+        first.credential_identifier(),
+        second.credential_identifier(),
+    );
+    assert_ne!(mine, theirs, "identifiers are per grant");
+    let (response, _) =
+        credential_with(&issuer, &first.token, ("credential_identifier", &theirs)).await;
+    response.assert_dpop_challenge(403, "insufficient_scope");
+    for unknown in ["no-such-identifier", "%", "______________________"] {
+        let (response, _) =
+            credential_with(&issuer, &first.token, ("credential_identifier", unknown)).await;
+        response.assert_error(400, "unknown_credential_identifier");
+    }
+    credential_ok(&issuer, &first.token, ("credential_identifier", &mine)).await;
+    credential_ok(&issuer, &second.token, ("credential_identifier", &theirs)).await;
+}
+
+#[tokio::test]
+async fn iss_cred_06_identifier_of_another_grant_sqlite() {
+    iss_cred_06_identifier_of_another_grant(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn iss_cred_06_identifier_of_another_grant_postgres() {
+    iss_cred_06_identifier_of_another_grant(Backend::Postgres).await;
+}
+
 /// ISS-TAC-01, ISS-TOK-02: a missing code, redirect_uri or code_verifier →
 /// 400 invalid_request, an unknown grant_type → 400 unsupported_grant_type;
 /// the code survives such requests.

@@ -634,3 +634,220 @@ async fn iss_nonce_02_expired_c_nonce() {
         .await
         .assert_error(400, "invalid_nonce");
 }
+
+/// ISS-CRED-16, ISS-NONCE-03 (VCI §8.3.1.2, §13.8): no partial issuance. A
+/// batch whose second proof carries a spent c_nonce fails with 400
+/// invalid_nonce, issues nothing and leaves the first proof's c_nonce
+/// unspent; likewise when the second c_nonce is unknown.
+async fn iss_cred_16_batch_with_a_spent_nonce_consumes_nothing(backend: Backend) {
+    let issuer = TestIssuer::start(backend).await;
+    let token = issuer.fresh_token().await;
+    // The good c_nonce sorts first, so a one-by-one consumer in sorted order
+    // (the fault this guards against) would spend it before meeting the bad one.
+    let (a, b) = (issuer.c_nonce().await, issuer.c_nonce().await);
+    let (first_nonce, spent_nonce) = if a < b { (a, b) } else { (b, a) };
+    // Spend the second c_nonce in a successful request.
+    let proof = issuer.key_proof(&new_key(), &spent_nonce).await;
+    issuer
+        .credential_request(&token, &TestIssuer::pid_request(&proof))
+        .await
+        .assert_status(200);
+    let issued_before = issuer
+        .state
+        .store
+        .issuances_for_holder(common::HOLDER)
+        .await
+        .expect("issuances")
+        .len();
+
+    // A batch: a good proof with a fresh c_nonce, then one with the spent c_nonce.
+    let holder = new_key();
+    let good = issuer.key_proof(&holder, &first_nonce).await;
+    let replayed = issuer.key_proof(&new_key(), &spent_nonce).await;
+    let response = issuer
+        .credential_request(
+            &token,
+            &json!({ "credential_configuration_id": PID, "proofs": { "jwt": [good, replayed] } }),
+        )
+        .await;
+    response
+        .assert_error(400, "invalid_nonce")
+        .assert_no_store();
+    assert!(response.json().get("credentials").is_none());
+    // The same with an unknown c_nonce in second place.
+    // '~' sorts after every base64url character.
+    let forged = issuer.key_proof(&new_key(), "~not-a-c-nonce").await;
+    let good = issuer.key_proof(&holder, &first_nonce).await;
+    issuer
+        .credential_request(
+            &token,
+            &json!({ "credential_configuration_id": PID, "proofs": { "jwt": [good, forged] } }),
+        )
+        .await
+        .assert_error(400, "invalid_nonce");
+    let issued_after = issuer
+        .state
+        .store
+        .issuances_for_holder(common::HOLDER)
+        .await
+        .expect("issuances")
+        .len();
+    assert_eq!(issued_before, issued_after, "nothing issued");
+
+    // The first c_nonce was not spent by the failed requests.
+    let proof = issuer.key_proof(&holder, &first_nonce).await;
+    let response = issuer
+        .credential_request(&token, &TestIssuer::pid_request(&proof))
+        .await;
+    response.assert_status(200);
+    let (verified, _) = issuer.verify_credential(&credential_of(&response));
+    assert_eq!(verified.holder_key.as_ref(), Some(holder.public_jwk()));
+    // … and now it is.
+    let proof = issuer.key_proof(&new_key(), &first_nonce).await;
+    issuer
+        .credential_request(&token, &TestIssuer::pid_request(&proof))
+        .await
+        .assert_error(400, "invalid_nonce");
+}
+
+#[tokio::test]
+async fn iss_cred_16_batch_with_a_spent_nonce_consumes_nothing_sqlite() {
+    iss_cred_16_batch_with_a_spent_nonce_consumes_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn iss_cred_16_batch_with_a_spent_nonce_consumes_nothing_postgres() {
+    iss_cred_16_batch_with_a_spent_nonce_consumes_nothing(Backend::Postgres).await;
+}
+
+/// The demo holder's claims without `without`, re-imported through the admin API.
+async fn reimport_demo_holder_without(issuer: &TestIssuer, without: &[&str]) {
+    let mut holders: Value =
+        serde_json::from_str(avow_issuer::config::DEMO_HOLDERS).expect("demo holders");
+    let claims = holders[0]["claims"]
+        .as_object_mut()
+        .expect("demo holder claims");
+    for claim in without {
+        claims.remove(*claim);
+    }
+    issuer.import_holders(&holders).await.assert_status(200);
+}
+
+async fn issued_count(issuer: &TestIssuer) -> usize {
+    issuer
+        .state
+        .store
+        .issuances_for_holder(common::HOLDER)
+        .await
+        .expect("issuances")
+        .len()
+}
+
+/// ISS-CRED-13, ISS-SDJWT-10 (VCI §8.3.1.2, App. B.2): the holder data was
+/// re-imported without a claim the PID marks `mandatory` → 400
+/// credential_request_denied, nothing issued; after the claim is back the
+/// same token gets the credential, with the claim.
+#[tokio::test]
+async fn iss_cred_13_sdjwt_10_missing_mandatory_claim_is_denied() {
+    let issuer = TestIssuer::start(Backend::Sqlite).await;
+    let token = issuer.fresh_token().await;
+    reimport_demo_holder_without(&issuer, &["birthdate"]).await;
+    let c_nonce = issuer.c_nonce().await;
+    let proof = issuer.key_proof(&new_key(), &c_nonce).await;
+    let response = issuer
+        .credential_request(&token, &TestIssuer::pid_request(&proof))
+        .await;
+    response
+        .assert_error(400, "credential_request_denied")
+        .assert_no_store();
+    assert!(response.json().get("credentials").is_none());
+    assert_eq!(issued_count(&issuer).await, 0);
+
+    // An optional claim may be missing.
+    reimport_demo_holder_without(&issuer, &["address"]).await;
+    let c_nonce = issuer.c_nonce().await;
+    let proof = issuer.key_proof(&new_key(), &c_nonce).await;
+    let response = issuer
+        .credential_request(&token, &TestIssuer::pid_request(&proof))
+        .await;
+    response.assert_status(200);
+    let (verified, _) = issuer.verify_credential(&credential_of(&response));
+    let claims = serde_json::to_value(&verified.claims).expect("claims");
+    assert_eq!(claims["birthdate"], "1964-08-12", "{claims}");
+    assert!(claims.get("address").is_none(), "{claims}");
+}
+
+/// ISS-CRED-13, ISS-MDOC (VCI §8.3.1.2, App. B.2): an mdoc whose holder
+/// data lacks a mandatory element → 400 credential_request_denied.
+#[tokio::test]
+async fn iss_cred_13_mdoc_missing_mandatory_element_is_denied() {
+    let issuer = TestIssuer::start_with(Backend::Sqlite, |config| {
+        // jwt proofs for the mdoc (configurable, C-18), so a plain key proof serves.
+        if let Some(mdoc) = config.credential_configurations.get_mut("pid-mdoc") {
+            mdoc.proofs = Some(avow_issuer::key_proof::ProofsConfig {
+                types: Some(vec!["jwt".into()]),
+                key_attestations_required: None,
+            });
+        }
+    })
+    .await;
+    let response = issuer
+        .create_offer_request(
+            &json!({ "holder_id": common::HOLDER, "credential_configuration_ids": ["pid-mdoc"] }),
+        )
+        .await;
+    let offer: avow_issuer::offer::CreatedOffer =
+        serde_json::from_slice(&response.assert_status(201).body).expect("offer");
+    let token = issuer.token(&offer).await;
+    reimport_demo_holder_without(&issuer, &["family_name"]).await;
+    let c_nonce = issuer.c_nonce().await;
+    let proof = issuer.key_proof(&new_key(), &c_nonce).await;
+    let request =
+        json!({ "credential_configuration_id": "pid-mdoc", "proofs": { "jwt": [proof] } });
+    let response = issuer.credential_request(&token, &request).await;
+    response
+        .assert_error(400, "credential_request_denied")
+        .assert_no_store();
+    assert_eq!(issued_count(&issuer).await, 0);
+
+    // With the element back the same request shape succeeds.
+    reimport_demo_holder_without(&issuer, &[]).await;
+    let c_nonce = issuer.c_nonce().await;
+    let proof = issuer.key_proof(&new_key(), &c_nonce).await;
+    let request =
+        json!({ "credential_configuration_id": "pid-mdoc", "proofs": { "jwt": [proof] } });
+    issuer
+        .credential_request(&token, &request)
+        .await
+        .assert_status(200);
+}
+
+/// ISS-CRED-13 (VCI §8.3.1.2): the holder record of a valid token no longer
+/// exists (holder data withdrawn) → 400 credential_request_denied.
+async fn iss_cred_13_withdrawn_holder_is_denied(backend: Backend) {
+    let issuer = TestIssuer::start(backend).await;
+    let token = issuer.fresh_token().await;
+    issuer
+        .execute_sql("DELETE FROM holders WHERE id = 'demo-erika'")
+        .await;
+    let c_nonce = issuer.c_nonce().await;
+    let proof = issuer.key_proof(&new_key(), &c_nonce).await;
+    let response = issuer
+        .credential_request(&token, &TestIssuer::pid_request(&proof))
+        .await;
+    response
+        .assert_error(400, "credential_request_denied")
+        .assert_no_store();
+    assert!(response.json().get("credentials").is_none());
+    assert_eq!(issued_count(&issuer).await, 0);
+}
+
+#[tokio::test]
+async fn iss_cred_13_withdrawn_holder_is_denied_sqlite() {
+    iss_cred_13_withdrawn_holder_is_denied(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn iss_cred_13_withdrawn_holder_is_denied_postgres() {
+    iss_cred_13_withdrawn_holder_is_denied(Backend::Postgres).await;
+}

@@ -615,8 +615,10 @@ async fn iss_katt_04_claim_rules() {
     assert_eq!(issuance_count(&issuer).await, 0);
 }
 
-/// ISS-KATT-05: the WUA nonce must be the proof's c_nonce → else 400
-/// invalid_nonce (no nonce at all → invalid_proof); nothing is consumed.
+/// ISS-KATT-05 (VCI App. D.1, F.1): the WUA nonce in a `jwt` proof's
+/// key_attestation must be the proof's c_nonce → else 400 invalid_nonce, a
+/// missing nonce included (the proof itself carries a c_nonce); nothing is
+/// consumed.
 #[tokio::test]
 async fn iss_katt_05_wua_nonce_must_be_the_proof_nonce() {
     let issuer = TestIssuer::start_with(Backend::Sqlite, wua_required).await;
@@ -631,7 +633,13 @@ async fn iss_katt_05_wua_nonce_must_be_the_proof_nonce() {
     claims.as_object_mut().map(|o| o.remove("nonce"));
     let wua = attester.wua(&claims).await;
     let proof = attested_proof(&issuer, &keys[0], &wua, &nonce).await;
-    expect_error(&issuer, &jwt_body(&[proof]), 400, "invalid_proof").await;
+    expect_error(&issuer, &jwt_body(&[proof]), 400, "invalid_nonce").await;
+    // An empty nonce is no nonce.
+    let mut claims = wua_claims(&issuer, &keys, &nonce);
+    claims["nonce"] = json!("");
+    let wua = attester.wua(&claims).await;
+    let proof = attested_proof(&issuer, &keys[0], &wua, &nonce).await;
+    expect_error(&issuer, &jwt_body(&[proof]), 400, "invalid_nonce").await;
     // Both nonces are still unused: the request with them succeeds, and a replay fails.
     for nonce in [&nonce, &other] {
         let wua = attester.wua(&wua_claims(&issuer, &keys, nonce)).await;
@@ -785,7 +793,8 @@ async fn iss_patt_attestation_proof_type() {
         "invalid_proof",
     )
     .await;
-    // ISS-KATT-05: an unknown nonce, or none.
+    // ISS-KATT-05: an unknown nonce → invalid_nonce; none at all → invalid_proof,
+    // since here the attestation is the key proof (VCI §8.3.1.2 (3), ISS-PROOF-06).
     let made_up = avow_crypto::Random::token(&SystemRandom, 32);
     let unknown = attester.wua(&wua_claims(&issuer, &keys, &made_up)).await;
     expect_error(&issuer, &attestation_body(&[unknown]), 400, "invalid_nonce").await;

@@ -30,6 +30,60 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Consumes every `(value, expires_at)` of `values` under `scope`, all or
+    /// nothing: `true` when none of them had been consumed before (all are
+    /// now), `false` when at least one had (then none is consumed by this
+    /// call). One transaction whose inserts are guarded by the primary key,
+    /// so of concurrent callers on any instance sharing a value exactly one
+    /// wins (ISS-CRED-16: no partial issuance, a failed request spends no
+    /// `c_nonce`; ISS-SEC-02, ISS-NONCE-03; VCI §8.3.1.2, §13.8).
+    ///
+    /// Values are inserted in sorted order, so two transactions sharing
+    /// several values never wait on each other in a cycle. A value listed
+    /// twice counts once (with its latest `expires_at`). Each `expires_at`
+    /// must be no earlier than the last moment its value could still be
+    /// accepted (see [`Store::consume_once`]).
+    pub async fn consume_all_once(
+        &self,
+        scope: &str,
+        values: &[(&str, i64)],
+    ) -> Result<bool, StoreError> {
+        let mut unique: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for (value, expires_at) in values {
+            let entry = unique.entry(value).or_insert(*expires_at);
+            *entry = (*entry).max(*expires_at);
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::db("begin consuming single-use values"))?;
+        for (value, expires_at) in unique {
+            let inserted = sqlx::query(
+                "INSERT INTO consumed_values (scope, value, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(scope)
+            .bind(value)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("consume single-use values"))?
+            .rows_affected();
+            if inserted != 1 {
+                // One was spent already: undo this call's inserts.
+                tx.rollback()
+                    .await
+                    .map_err(StoreError::db("roll back consuming single-use values"))?;
+                return Ok(false);
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::db("commit consuming single-use values"))?;
+        Ok(true)
+    }
+
     /// Deletes consumed values, offers (in any state), access tokens (revoked
     /// or not), pushed authorization requests (used or not), authorization
     /// codes (redeemed or not), holder login sessions (consumed or not) and

@@ -22,8 +22,11 @@ suite!(
     redeem_succeeds_exactly_once,
     concurrent_redeems_on_two_instances_yield_one_success,
     access_token_expires,
+    credential_identifier_issued_names_live_tokens_only,
     consume_once_rejects_replay,
     concurrent_consume_once_on_two_instances_yields_one_success,
+    consume_all_once_is_all_or_nothing,
+    concurrent_consume_all_once_on_two_instances_yields_one_success,
     purge_expired_removes_only_expired,
     issuance_records,
     corrupt_rows_are_errors_not_panics,
@@ -534,6 +537,66 @@ async fn access_token_expires(db: Db) {
     ));
 }
 
+/// ISS-CRED-06: an identifier counts as issued while a live, unrevoked
+/// access token carries it in its authorization_details; exact matches only.
+async fn credential_identifier_issued_names_live_tokens_only(db: Db) {
+    let store = db.store().await;
+    let details = |ids: &[&str]| {
+        Some(json!([{
+            "type": "openid_credential",
+            "credential_configuration_id": "pid_sd_jwt",
+            "credential_identifiers": ids,
+        }]))
+    };
+    let mut live = token("live", NOW + 300);
+    live.grant_id = Some("grant-live".to_owned());
+    live.authorization_details = details(&["Id_A-1", "id-b"]);
+    store.insert_access_token(&live).await.unwrap();
+    let mut revoked = token("revoked", NOW + 300);
+    revoked.grant_id = Some("grant-revoked".to_owned());
+    revoked.authorization_details = details(&["id-revoked"]);
+    store.insert_access_token(&revoked).await.unwrap();
+    store.revoke_grant("grant-revoked").await.unwrap();
+    let mut expired = token("expired", NOW + 10);
+    expired.authorization_details = details(&["id-expired"]);
+    store.insert_access_token(&expired).await.unwrap();
+    store
+        .insert_access_token(&token("plain", NOW + 300))
+        .await
+        .unwrap();
+
+    let other = db.store().await;
+    for (identifier, issued) in [
+        ("Id_A-1", true),
+        ("id-b", true),
+        ("id-expired", true),
+        ("id-revoked", false),
+        ("", false),
+        // Substrings, other case and LIKE wildcards do not match.
+        ("Id_A", false),
+        ("id_a-1", false),
+        ("Id%", false),
+        ("Id_A_1", false),
+        ("%", false),
+        ("pid_sd_jwt", false),
+    ] {
+        assert_eq!(
+            other
+                .credential_identifier_issued(identifier, NOW)
+                .await
+                .unwrap(),
+            issued,
+            "{identifier:?}"
+        );
+    }
+    assert!(
+        !other
+            .credential_identifier_issued("id-expired", NOW + 10)
+            .await
+            .unwrap()
+    );
+}
+
 async fn consume_once_rejects_replay(db: Db) {
     let store = db.store().await;
     assert!(
@@ -604,6 +667,107 @@ async fn concurrent_consume_once_on_two_instances_yields_one_success(db: Db) {
         for task in tasks {
             if task.await.unwrap() {
                 wins += 1;
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
+/// ISS-CRED-16, ISS-SEC-02: a batch of values is consumed all or nothing.
+async fn consume_all_once_is_all_or_nothing(db: Db) {
+    let store = db.store().await;
+    assert!(store.consume_all_once("c_nonce", &[]).await.unwrap());
+    assert!(
+        store
+            .consume_all_once("c_nonce", &[("a", NOW + 300), ("b", NOW + 300)])
+            .await
+            .unwrap()
+    );
+    // A value listed twice counts once.
+    assert!(
+        store
+            .consume_all_once("c_nonce", &[("c", NOW + 300), ("c", NOW + 300)])
+            .await
+            .unwrap()
+    );
+    // One spent value: nothing of the batch is consumed.
+    assert!(
+        store
+            .consume_once("c_nonce", "spent", NOW + 300)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .consume_all_once("c_nonce", &[("fresh-1", NOW + 300), ("spent", NOW + 300)])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .consume_all_once("c_nonce", &[("spent", NOW + 300), ("fresh-2", NOW + 300)])
+            .await
+            .unwrap()
+    );
+    let other = db.store().await;
+    assert!(
+        other
+            .consume_once("c_nonce", "fresh-1", NOW + 300)
+            .await
+            .unwrap()
+    );
+    assert!(
+        other
+            .consume_once("c_nonce", "fresh-2", NOW + 300)
+            .await
+            .unwrap()
+    );
+    // The consumed ones are seen by every instance and every method.
+    assert!(!other.consume_once("c_nonce", "a", NOW + 300).await.unwrap());
+    assert!(
+        !other
+            .consume_all_once("c_nonce", &[("b", NOW + 300)])
+            .await
+            .unwrap()
+    );
+    // Scopes are independent.
+    assert!(
+        other
+            .consume_all_once("dpop_jti", &[("a", NOW + 10), ("b", NOW + 10)])
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_consume_all_once_on_two_instances_yields_one_success(db: Db) {
+    let a = db.store().await;
+    let b = db.store().await;
+    for round in 0..3 {
+        let shared = format!("shared-{round}");
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let shared = shared.clone();
+            // Each batch has its own value and the shared one, in either order.
+            let own = format!("own-{round}-{i}");
+            tasks.push(tokio::spawn(async move {
+                let batch = if i % 4 < 2 {
+                    [(own.as_str(), NOW + 300), (shared.as_str(), NOW + 300)]
+                } else {
+                    [(shared.as_str(), NOW + 300), (own.as_str(), NOW + 300)]
+                };
+                let won = store.consume_all_once("c_nonce", &batch).await.unwrap();
+                (won, own)
+            }));
+        }
+        let mut wins = 0;
+        for task in tasks {
+            let (won, own) = task.await.unwrap();
+            if won {
+                wins += 1;
+            } else {
+                // A loser spent nothing: its own value is still fresh.
+                assert!(a.consume_once("c_nonce", &own, NOW + 300).await.unwrap());
             }
         }
         assert_eq!(wins, 1, "round {round}");

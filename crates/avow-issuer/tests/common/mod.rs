@@ -374,6 +374,18 @@ impl TestIssuer {
             .bearer_auth(&self.admin_token)
     }
 
+    /// Runs one SQL statement on this issuer's database, to make a state the
+    /// API never makes (e.g. a holder record deleted behind the issuer's back).
+    pub async fn execute_sql(&self, sql: &str) {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&self.state.config.database_url())
+            .await
+            .expect("connect to the issuer database");
+        connection.execute(sql).await.expect("execute SQL");
+        connection.close().await.expect("close connection");
+    }
+
     pub async fn import_holders(&self, holders: &Value) -> Resp {
         self.send(
             self.admin(reqwest::Method::PUT, "/admin/holders")
