@@ -732,7 +732,7 @@ impl Wallet {
         for (issued, holder_key) in issued.into_iter().zip(holder_keys) {
             let one = self
                 .receive_one(
-                    metadata,
+                    &session.info,
                     &pending.credential_configuration_id,
                     configuration,
                     &expected,
@@ -747,8 +747,11 @@ impl Wallet {
                 Err(e) => return self.fail(pending, e.to_string()),
             }
         }
+        // WAL-NOTIF-03: what a later credential_deleted needs.
+        let access = session.notification_access(notification_id.as_deref());
         // WAL-VAL-08: stored only after every credential passed validation.
-        for credential in &received {
+        for credential in &mut received {
+            credential.stored.notification_access = access.clone();
             let stored = self.store().put(&credential.stored);
             if let Err(e) =
                 crate::notify::on_failure(session, notification_id.as_deref(), stored).await

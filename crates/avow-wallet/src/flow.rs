@@ -9,7 +9,7 @@ use crate::error::WalletError;
 use crate::issuer::IssuerInfo;
 use crate::offer::resolve_offer;
 use crate::store::{CredentialStore, StoredCredential, StoredGrant};
-use crate::validate::{ValidationContext, validate_sd_jwt_vc};
+use crate::validate::{ValidationContext, validate_sd_jwt_vc_with};
 use avow_core::authorization::AuthorizationDetail;
 use avow_core::credential::{CredentialResponse, CredentialSelector};
 use avow_core::metadata::FORMAT_DC_SD_JWT;
@@ -26,14 +26,36 @@ use avow_crypto::{Random, Signer, SoftwareSigner, SystemRandom};
 use avow_formats::sd_jwt_vc::VerifiedSdJwtVc;
 use std::sync::Arc;
 
+/// What a session keeps of its token responses.
+#[derive(Default)]
+struct Tokens {
+    access_token: Option<String>,
+    /// When the access token expires (from `expires_in`; WAL-DEF-06).
+    expires_at: Option<i64>,
+    /// The latest refresh token (rotated on refresh; WAL-TOK-04, WAL-CRED-11).
+    refresh_token: Option<String>,
+    /// A legacy `c_nonce` of the token response (C-07; WAL-TOK-06), used
+    /// only when the issuer has no Nonce Endpoint.
+    c_nonce: Option<String>,
+}
+
+/// The legacy `c_nonce` member of a token response (C-07; WAL-TOK-06):
+/// a non-empty string, or nothing.
+fn token_response_c_nonce(body: &serde_json::Value) -> Option<String> {
+    body.get("c_nonce")
+        .and_then(serde_json::Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+}
+
 /// One conversation with one issuer under one DPoP key (WAL-DPOP-01).
 pub struct IssuanceSession<'a> {
     client: &'a HttpClient,
     pub info: Arc<IssuerInfo>,
     dpop_key: SoftwareSigner,
-    access_token: Option<String>,
-    /// When the access token expires (from `expires_in`; WAL-DEF-06).
-    access_token_expires_at: Option<i64>,
+    /// What the last token response gave (behind a lock: a credential
+    /// request refreshes it in place on DPoP 401 `invalid_token`, WAL-CRED-11).
+    tokens: std::sync::Mutex<Tokens>,
     clock: &'a dyn Clock,
     /// Wallet attestation presented at PAR and token (WAL-ATT-02); `None` = anonymous.
     attestation: Option<ClientAttestation>,
@@ -51,8 +73,7 @@ impl<'a> IssuanceSession<'a> {
             client,
             info,
             dpop_key: SoftwareSigner::generate()?,
-            access_token: None,
-            access_token_expires_at: None,
+            tokens: std::sync::Mutex::new(Tokens::default()),
             clock,
             attestation: None,
             encryption: None,
@@ -82,19 +103,65 @@ impl<'a> IssuanceSession<'a> {
         &self.dpop_key
     }
 
+    /// The token state; a poisoned lock still holds consistent data (every
+    /// writer replaces whole fields), so it is used as is.
+    fn tokens(&self) -> std::sync::MutexGuard<'_, Tokens> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The current access token and when it expires (deferred.rs, notify.rs).
-    pub(crate) fn access_token(&self) -> Option<&str> {
-        self.access_token.as_deref()
+    pub(crate) fn access_token(&self) -> Option<String> {
+        self.tokens().access_token.clone()
     }
 
     pub(crate) fn access_token_expires_at(&self) -> Option<i64> {
-        self.access_token_expires_at
+        self.tokens().expires_at
+    }
+
+    /// The refresh token of the last token response, if any: after a
+    /// refresh during the flow (WAL-CRED-11) the rotated one (WAL-TOK-04).
+    pub fn refresh_token(&self) -> Option<String> {
+        self.tokens().refresh_token.clone()
     }
 
     /// Continues with a stored access token (deferred.rs: WAL-DEF-02).
     pub(crate) fn set_access_token(&mut self, token: String, expires_at: Option<i64>) {
-        self.access_token = Some(token);
-        self.access_token_expires_at = expires_at;
+        let mut tokens = self.tokens();
+        tokens.access_token = Some(token);
+        tokens.expires_at = expires_at;
+    }
+
+    /// The access token and DPoP key to keep with the credentials of a
+    /// response, for a later `credential_deleted` (VCI §11.1;
+    /// WAL-NOTIF-03): only when there is a `notification_id` and the issuer
+    /// has a notification endpoint.
+    pub(crate) fn notification_access(
+        &self,
+        notification_id: Option<&str>,
+    ) -> Option<crate::store::StoredAccess> {
+        notification_id?;
+        self.info.metadata.notification_endpoint.as_ref()?;
+        let access_token = self.access_token()?;
+        let dpop_key_pkcs8 = avow_crypto::b64::encode(self.dpop_key.to_pkcs8().ok()?);
+        Some(crate::store::StoredAccess {
+            access_token,
+            expires_at: self.access_token_expires_at(),
+            dpop_key_pkcs8,
+        })
+    }
+
+    /// `grant` with the refresh token this session holds now: a refresh
+    /// during the flow rotates it (WAL-CRED-11, WAL-TOK-04).
+    pub(crate) fn current_grant(&self, grant: StoredGrant) -> StoredGrant {
+        match self.refresh_token() {
+            Some(refresh_token) => StoredGrant {
+                refresh_token,
+                ..grant
+            },
+            None => grant,
+        }
     }
 
     pub fn attestation(&self) -> Option<&ClientAttestation> {
@@ -208,22 +275,53 @@ impl<'a> IssuanceSession<'a> {
         code: &str,
         tx_code: Option<&str>,
     ) -> Result<TokenResponse, WalletError> {
-        let mut form = vec![
-            ("grant_type", PRE_AUTHORIZED_CODE_GRANT),
-            ("pre-authorized_code", code),
+        self.redeem_pre_authorized_code_for(code, tx_code, &[])
+            .await
+    }
+
+    /// As [`Self::redeem_pre_authorized_code`], with `authorization_details`
+    /// naming the configurations wanted (VCI §6.1.1; WAL-PRE-03) when
+    /// `details` is not empty. The issuer may then answer with
+    /// `credential_identifiers`, which the credential requests must use
+    /// (VCI §6.2, §8.2; WAL-TOK-02, WAL-CRED-02).
+    pub async fn redeem_pre_authorized_code_for(
+        &mut self,
+        code: &str,
+        tx_code: Option<&str>,
+        details: &[AuthorizationDetail],
+    ) -> Result<TokenResponse, WalletError> {
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", PRE_AUTHORIZED_CODE_GRANT.to_owned()),
+            ("pre-authorized_code", code.to_owned()),
         ];
         if let Some(tx) = tx_code {
-            form.push(("tx_code", tx));
+            form.push(("tx_code", tx.to_owned()));
         }
-        let client_id = self.client_id().map(str::to_owned);
-        if let Some(id) = client_id.as_deref() {
-            form.push(("client_id", id));
+        if let Some(id) = self.client_id() {
+            form.push(("client_id", id.to_owned()));
         }
+        if !details.is_empty() {
+            let json = serde_json::to_string(details)
+                .map_err(|e| WalletError::UnexpectedResponse(e.to_string()))?;
+            form.push(("authorization_details", json));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         self.token_request(&form).await
     }
 
     /// Sends a token request with DPoP and, when attested, client authentication (WAL-AUTH-08, WAL-TOK-01).
     async fn token_request(&mut self, form: &[(&str, &str)]) -> Result<TokenResponse, WalletError> {
+        self.token_request_shared(form).await
+    }
+
+    /// [`Self::token_request`] through the token lock, so that a credential
+    /// request can refresh in place (WAL-CRED-11). Keeps the access token,
+    /// its expiry, the (rotated) refresh token and a legacy `c_nonce`
+    /// (C-07; WAL-TOK-06) of the response.
+    async fn token_request_shared(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<TokenResponse, WalletError> {
         let url = self.info.authorization_server.token_endpoint.clone();
         let authenticate = self.attestation.is_some();
         let fetched = self
@@ -232,16 +330,26 @@ impl<'a> IssuanceSession<'a> {
         if fetched.status != 200 {
             return Err(fetched.error());
         }
-        let token: TokenResponse = fetched.json()?;
+        let body: serde_json::Value = fetched.json()?;
+        let c_nonce = token_response_c_nonce(&body);
+        let token: TokenResponse = serde_json::from_value(body).map_err(|e| {
+            WalletError::UnexpectedResponse(format!("the token response is malformed: {e}"))
+        })?;
         if !token.token_type.eq_ignore_ascii_case("DPoP") {
             return Err(WalletError::UnexpectedResponse(
                 "the token is not DPoP-bound".into(),
             ));
         }
-        self.access_token = Some(token.access_token.clone());
-        self.access_token_expires_at = i64::try_from(token.expires_in)
+        let expires_at = i64::try_from(token.expires_in)
             .ok()
             .map(|s| self.clock.now().saturating_add(s));
+        let mut tokens = self.tokens();
+        tokens.access_token = Some(token.access_token.clone());
+        tokens.expires_at = expires_at;
+        if let Some(refresh_token) = &token.refresh_token {
+            tokens.refresh_token = Some(refresh_token.clone());
+        }
+        tokens.c_nonce = c_nonce;
         Ok(token)
     }
 
@@ -318,8 +426,17 @@ impl<'a> IssuanceSession<'a> {
 
     /// Token Request for the `refresh_token` grant with the bound DPoP key (WAL-TOK-04).
     pub async fn refresh(&mut self, refresh_token: &str) -> Result<TokenResponse, WalletError> {
+        self.refresh_shared(refresh_token).await
+    }
+
+    /// [`Self::refresh`] in place, for the retry of a credential request
+    /// refused with DPoP 401 `invalid_token` (VCI §8.3.1.2; WAL-CRED-11).
+    pub(crate) async fn refresh_shared(
+        &self,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, WalletError> {
         let client_id = self.client_id().unwrap_or_default().to_owned();
-        self.token_request(&[
+        self.token_request_shared(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
             ("client_id", &client_id),
@@ -327,14 +444,19 @@ impl<'a> IssuanceSession<'a> {
         .await
     }
 
-    /// A fresh `c_nonce` from the Nonce Endpoint (OID4VCI §7; WAL-CRED-01).
+    /// The `c_nonce` for the next key proofs: a fresh one from the Nonce
+    /// Endpoint by `POST` without a token (OID4VCI §7.1; WAL-CRED-01);
+    /// when the issuer has no Nonce Endpoint, the legacy `c_nonce` of the
+    /// token response (C-07; WAL-TOK-06). Neither is an error.
     pub async fn fetch_c_nonce(&self) -> Result<String, WalletError> {
-        let url = self
-            .info
-            .metadata
-            .nonce_endpoint
-            .clone()
-            .ok_or_else(|| WalletError::Metadata("the issuer has no nonce endpoint".into()))?;
+        let Some(url) = self.info.metadata.nonce_endpoint.clone() else {
+            return self.tokens().c_nonce.clone().ok_or_else(|| {
+                WalletError::Metadata(
+                    "the issuer has no nonce endpoint and the token response carried no c_nonce"
+                        .into(),
+                )
+            });
+        };
         let fetched = self.client.send(self.client.post(&url)?).await?;
         if fetched.status != 200 {
             return Err(fetched.error());
@@ -396,9 +518,9 @@ impl<'a> IssuanceSession<'a> {
         proofs: &avow_core::credential::Proofs,
     ) -> Result<CredentialResponse, WalletError> {
         let token = self
-            .access_token
-            .as_deref()
+            .access_token()
             .ok_or_else(|| WalletError::UnexpectedResponse("no access token yet".into()))?;
+        let token = token.as_str();
         let proofs = crate::key_proofs::proofs_json(proofs);
         let body = match selector {
             CredentialSelector::ConfigurationId(id) => {
@@ -580,6 +702,8 @@ pub struct Wallet {
     batch_size_wanted: usize,
     /// Longest wait between deferred polls, seconds (WAL-DEF-03; deferred.rs).
     pub(crate) deferred_backoff_cap: u64,
+    /// Send `authorization_details` in pre-authorized token requests (WAL-PRE-03).
+    pre_authorized_details: bool,
 }
 
 impl Wallet {
@@ -600,7 +724,17 @@ impl Wallet {
             signed_metadata: crate::issuer::SignedMetadataPolicy::Prefer,
             batch_size_wanted: 1,
             deferred_backoff_cap: crate::deferred::DEFAULT_BACKOFF_CAP,
+            pre_authorized_details: false,
         })
+    }
+
+    /// Names the offered configurations in the pre-authorized token request
+    /// with `authorization_details` (VCI §6.1.1; WAL-PRE-03, MAY). The
+    /// issuer may then answer with `credential_identifiers`, which the
+    /// wallet uses in its credential requests (WAL-CRED-02, WAL-TOK-02).
+    pub fn with_pre_authorized_authorization_details(mut self, on: bool) -> Self {
+        self.pre_authorized_details = on;
+        self
     }
 
     /// Asks for `n` instances of each credential, each bound to its own key,
@@ -690,13 +824,31 @@ impl Wallet {
             None
         };
         let mut session = self.session(info.clone(), true).await?;
-        session
-            .redeem_pre_authorized_code(&grant.pre_authorized_code, tx_code)
+        // WAL-PRE-03: optionally name the configurations wanted.
+        let details: Vec<AuthorizationDetail> = if self.pre_authorized_details {
+            offer
+                .credential_configuration_ids
+                .iter()
+                .map(|id| AuthorizationDetail {
+                    kind: avow_core::authorization::OPENID_CREDENTIAL.into(),
+                    credential_configuration_id: id.clone(),
+                    locations: None,
+                    claims: None,
+                    credential_identifiers: None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let token = session
+            .redeem_pre_authorized_code_for(&grant.pre_authorized_code, tx_code, &details)
             .await?;
+        // WAL-CRED-02, WAL-TOK-02: identifiers of the token response win.
+        let identifiers = identifiers_by_configuration(&token);
         let mut received = Vec::new();
         let mut pending = Vec::new();
         for configuration_id in &offer.credential_configuration_ids {
-            let selector = CredentialSelector::ConfigurationId(configuration_id.clone());
+            let selector = selector_for(&identifiers, configuration_id);
             let obtained = self
                 .obtain(
                     &session,
@@ -819,10 +971,7 @@ impl Wallet {
         let mut received = Vec::new();
         let mut pending = Vec::new();
         for id in configuration_ids {
-            let selector = match identifiers.iter().find(|(c, _)| c == id) {
-                Some((_, identifier)) => CredentialSelector::Identifier(identifier.clone()),
-                None => CredentialSelector::ConfigurationId(id.clone()),
-            };
+            let selector = selector_for(&identifiers, id);
             let obtained = self
                 .obtain(
                     &session,
@@ -851,30 +1000,7 @@ impl Wallet {
             .clone()
             .ok_or_else(|| WalletError::Metadata("this credential has no refresh token".into()))?;
         let info = Arc::new(self.discover(&old.credential_issuer).await?);
-        let source = self
-            .options
-            .wia_source
-            .as_ref()
-            .ok_or_else(|| WalletError::Metadata("no wallet provider configured".into()))?;
-        let instance_key =
-            SoftwareSigner::from_pkcs8(&avow_crypto::b64::decode(&grant.instance_key_pkcs8)?)?;
-        let wia = source
-            .issue_wia(
-                &grant.client_id,
-                instance_key.public_jwk(),
-                self.clock.now(),
-            )
-            .await?;
-        let dpop_key =
-            SoftwareSigner::from_pkcs8(&avow_crypto::b64::decode(&grant.dpop_key_pkcs8)?)?;
-        let mut session = IssuanceSession::new(&self.client, info, self.clock.as_ref())?
-            .with_encryption(self.options.encryption)
-            .with_dpop_key(dpop_key)
-            .with_attestation(ClientAttestation::new(
-                grant.client_id.clone(),
-                wia,
-                instance_key,
-            ));
+        let mut session = self.grant_session(info, &grant).await?;
         let token = session.refresh(&grant.refresh_token).await?;
         let rotated = StoredGrant {
             refresh_token: token
@@ -884,13 +1010,7 @@ impl Wallet {
             ..grant
         };
         let identifiers = identifiers_by_configuration(&token);
-        let selector = match identifiers
-            .iter()
-            .find(|(c, _)| *c == old.credential_configuration_id)
-        {
-            Some((_, identifier)) => CredentialSelector::Identifier(identifier.clone()),
-            None => CredentialSelector::ConfigurationId(old.credential_configuration_id.clone()),
-        };
+        let selector = selector_for(&identifiers, &old.credential_configuration_id);
         // One instance replaces the old one (batch size 1).
         let mut fresh = self
             .obtain(
@@ -911,6 +1031,41 @@ impl Wallet {
         fresh.stored.id = old.id.clone();
         self.store.put(&fresh.stored)?;
         Ok(fresh)
+    }
+
+    /// A session that continues a stored grant: its DPoP key and a fresh
+    /// WIA for its instance key, ready to refresh (WAL-TOK-04).
+    pub(crate) async fn grant_session(
+        &self,
+        info: Arc<IssuerInfo>,
+        grant: &StoredGrant,
+    ) -> Result<IssuanceSession<'_>, WalletError> {
+        let source = self
+            .options
+            .wia_source
+            .as_ref()
+            .ok_or_else(|| WalletError::Metadata("no wallet provider configured".into()))?;
+        let instance_key =
+            SoftwareSigner::from_pkcs8(&avow_crypto::b64::decode(&grant.instance_key_pkcs8)?)?;
+        let wia = source
+            .issue_wia(
+                &grant.client_id,
+                instance_key.public_jwk(),
+                self.clock.now(),
+            )
+            .await?;
+        let dpop_key =
+            SoftwareSigner::from_pkcs8(&avow_crypto::b64::decode(&grant.dpop_key_pkcs8)?)?;
+        Ok(
+            IssuanceSession::new(&self.client, info, self.clock.as_ref())?
+                .with_encryption(self.options.encryption)
+                .with_dpop_key(dpop_key)
+                .with_attestation(ClientAttestation::new(
+                    grant.client_id.clone(),
+                    wia,
+                    instance_key,
+                )),
+        )
     }
 
     /// Requests `wanted` instances of a configuration (one request, key
@@ -944,6 +1099,8 @@ impl Wallet {
             self.clock.now(),
         )
         .await?;
+        // WAL-CRED-11: a refresh during the request rotated the refresh token.
+        let grant = grant.map(|g| session.current_grant(g));
         // ---- deferred issuance (deferred.rs): WAL-DEF-01 ----
         if response.credentials.is_none() && response.transaction_id.is_some() {
             return Err(crate::deferred::persist(
@@ -966,7 +1123,7 @@ impl Wallet {
         for (issued, holder_key) in issued.into_iter().zip(holder_keys) {
             let one = self
                 .receive_one(
-                    metadata,
+                    &session.info,
                     configuration_id,
                     configuration,
                     &expected,
@@ -979,8 +1136,11 @@ impl Wallet {
             received
                 .push(crate::notify::on_failure(session, notification_id.as_deref(), one).await?);
         }
+        // WAL-NOTIF-03: what a later credential_deleted needs.
+        let access = session.notification_access(notification_id.as_deref());
         // WAL-VAL-08: stored only after every credential of the response passed validation.
-        for credential in &received {
+        for credential in &mut received {
+            credential.stored.notification_access = access.clone();
             let stored = self.store.put(&credential.stored);
             crate::notify::on_failure(session, notification_id.as_deref(), stored).await?;
         }
@@ -989,11 +1149,12 @@ impl Wallet {
         Ok(received)
     }
 
-    /// Validates one issued credential against its holder key; the caller stores it.
+    /// Validates one issued credential against its holder key, and its
+    /// mandatory claims (WAL-VAL-01 … -04, -06); the caller stores it.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn receive_one(
         &self,
-        metadata: &avow_core::metadata::CredentialIssuerMetadata,
+        info: &IssuerInfo,
         configuration_id: &str,
         configuration: &avow_core::metadata::CredentialConfiguration,
         expected: &ExpectedType,
@@ -1009,10 +1170,11 @@ impl Wallet {
                 WalletError::UnexpectedResponse("the credential must be a string".into())
             })?
             .to_owned();
+        let metadata = &info.metadata;
         let now = self.clock.now();
         let (verified, status_claims, expires_at) = match expected {
             ExpectedType::Vct(expected_vct) => {
-                let (verified, _key_source) = validate_sd_jwt_vc(
+                let (verified, _key_source) = validate_sd_jwt_vc_with(
                     &self.client,
                     &credential,
                     &ValidationContext {
@@ -1023,8 +1185,12 @@ impl Wallet {
                         now,
                         skew: self.options.clock_skew,
                     },
+                    // WAL-VAL-02: the fallback key source.
+                    info.authorization_server.jwks_uri.as_deref(),
                 )
                 .await?;
+                // WAL-VAL-06: mandatory claims among the disclosed ones.
+                crate::validate::require_mandatory_claims(configuration, &verified.claims)?;
                 let exp = verified
                     .claims
                     .get("exp")
@@ -1040,6 +1206,11 @@ impl Wallet {
                     holder_key.public_jwk(),
                     now,
                     self.options.clock_skew,
+                )?;
+                // WAL-VAL-06: mandatory elements (paths `[namespace, element]`).
+                crate::validate::require_mandatory_claims(
+                    configuration,
+                    &crate::validate::mdoc_claims(&verified),
                 )?;
                 let mut claims = serde_json::Map::new();
                 if let Some(status) = &verified.status {
@@ -1106,13 +1277,27 @@ impl Wallet {
             notification_id,
             grant,
             status_checked,
+            notification_access: None,
         };
         Ok(ReceivedCredential { stored, verified })
     }
 }
 
+/// The selector of a credential request for `configuration_id` (VCI §8.2;
+/// WAL-CRED-02, WAL-TOK-02): the `credential_identifier` the token response
+/// gave for it, otherwise the `credential_configuration_id`; never both.
+pub(crate) fn selector_for(
+    identifiers: &[(String, String)],
+    configuration_id: &str,
+) -> CredentialSelector {
+    match identifiers.iter().find(|(c, _)| c == configuration_id) {
+        Some((_, identifier)) => CredentialSelector::Identifier(identifier.clone()),
+        None => CredentialSelector::ConfigurationId(configuration_id.to_owned()),
+    }
+}
+
 /// `(configuration id, credential identifier)` pairs of a token response (WAL-TOK-02).
-fn identifiers_by_configuration(token: &TokenResponse) -> Vec<(String, String)> {
+pub(crate) fn identifiers_by_configuration(token: &TokenResponse) -> Vec<(String, String)> {
     token
         .authorization_details
         .iter()
@@ -1159,5 +1344,118 @@ impl WiaSource for crate::attestation::DevWalletProvider {
             )
             .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn token(body: serde_json::Value) -> TokenResponse {
+        serde_json::from_value(body).expect("token response")
+    }
+
+    /// WAL-CRED-02, WAL-TOK-02: identifiers of the token response are
+    /// used per configuration; without one, the configuration id; never both.
+    #[test]
+    fn wal_cred_02_selector_follows_the_token_response() {
+        let with_ids = token(json!({
+            "access_token": "at", "token_type": "DPoP", "expires_in": 60,
+            "authorization_details": [
+                { "type": "openid_credential", "credential_configuration_id": "pid",
+                  "credential_identifiers": ["pid-1", "pid-2"], "unknown": true },
+                { "type": "openid_credential", "credential_configuration_id": "mdl" }
+            ],
+            "unknown_member": 1
+        }));
+        let identifiers = identifiers_by_configuration(&with_ids);
+        assert_eq!(identifiers, vec![("pid".to_owned(), "pid-1".to_owned())]);
+        assert_eq!(
+            selector_for(&identifiers, "pid"),
+            CredentialSelector::Identifier("pid-1".into())
+        );
+        assert_eq!(
+            selector_for(&identifiers, "mdl"),
+            CredentialSelector::ConfigurationId("mdl".into())
+        );
+        let without = token(json!({
+            "access_token": "at", "token_type": "DPoP", "expires_in": 60
+        }));
+        assert_eq!(
+            selector_for(&identifiers_by_configuration(&without), "pid"),
+            CredentialSelector::ConfigurationId("pid".into())
+        );
+    }
+
+    fn info(nonce_endpoint: Option<&str>) -> IssuerInfo {
+        let mut metadata = json!({
+            "credential_issuer": "https://issuer.example",
+            "credential_endpoint": "https://issuer.example/credential",
+            "credential_configurations_supported": {},
+        });
+        if let Some(endpoint) = nonce_endpoint {
+            metadata["nonce_endpoint"] = json!(endpoint);
+        }
+        IssuerInfo {
+            metadata: serde_json::from_value(metadata).expect("metadata"),
+            authorization_server: serde_json::from_value(json!({
+                "issuer": "https://issuer.example",
+                "token_endpoint": "https://issuer.example/token",
+            }))
+            .expect("AS metadata"),
+        }
+    }
+
+    /// WAL-CRED-01 / C-07, WAL-TOK-06: without a nonce endpoint the
+    /// token response's `c_nonce` is used; without either, a clear error.
+    #[tokio::test]
+    async fn wal_cred_01_c07_token_response_c_nonce_without_nonce_endpoint() {
+        assert_eq!(
+            token_response_c_nonce(&json!({ "c_nonce": "n-1", "c_nonce_expires_in": 86400 })),
+            Some("n-1".into())
+        );
+        assert_eq!(token_response_c_nonce(&json!({ "c_nonce": "" })), None);
+        assert_eq!(token_response_c_nonce(&json!({ "c_nonce": 7 })), None);
+
+        let client = HttpClient::new(false).expect("client");
+        let clock = SystemClock;
+        let session = IssuanceSession::new(&client, Arc::new(info(None)), &clock).expect("session");
+        let missing = session.fetch_c_nonce().await;
+        assert!(
+            matches!(&missing, Err(WalletError::Metadata(m)) if m.contains("c_nonce")),
+            "{missing:?}"
+        );
+        session.tokens().c_nonce = Some("n-1".into());
+        assert_eq!(session.fetch_c_nonce().await.ok().as_deref(), Some("n-1"));
+
+        // With a nonce endpoint the token response's c_nonce is not used:
+        // the endpoint is asked (here refused: http is not allowed).
+        let session = IssuanceSession::new(
+            &client,
+            Arc::new(info(Some("http://issuer.example/nonce"))),
+            &clock,
+        )
+        .expect("session");
+        session.tokens().c_nonce = Some("n-1".into());
+        assert!(session.fetch_c_nonce().await.is_err());
+    }
+
+    /// WAL-CRED-11: a refresh during the flow rotates the stored grant's
+    /// refresh token; without one the grant is kept.
+    #[test]
+    fn wal_cred_11_rotated_refresh_token_is_kept() {
+        let client = HttpClient::new(false).expect("client");
+        let clock = SystemClock;
+        let session = IssuanceSession::new(&client, Arc::new(info(None)), &clock).expect("session");
+        let grant = StoredGrant {
+            refresh_token: "old".into(),
+            dpop_key_pkcs8: "d".into(),
+            instance_key_pkcs8: "i".into(),
+            client_id: "c".into(),
+        };
+        assert_eq!(session.current_grant(grant.clone()).refresh_token, "old");
+        session.tokens().refresh_token = Some("new".into());
+        assert_eq!(session.current_grant(grant).refresh_token, "new");
     }
 }

@@ -223,7 +223,8 @@ pub fn proofs_json(proofs: &Proofs) -> Value {
 }
 
 /// Fresh holder keys, a `c_nonce`, the proofs and the Credential Request;
-/// one retry with a fresh nonce on `invalid_nonce` (WAL-CRED-11). Returns
+/// one retry with a fresh nonce on `invalid_nonce`, and one after a token
+/// refresh on DPoP 401 `invalid_token` (VCI §8.3.1.2; WAL-CRED-11). Returns
 /// the response and the keys in the order they were proven.
 pub async fn request_credentials(
     session: &IssuanceSession<'_>,
@@ -246,6 +247,7 @@ pub async fn request_credentials(
         provider,
     };
     let mut nonce_retry = false;
+    let mut token_retry = false;
     loop {
         let c_nonce = session.fetch_c_nonce().await?;
         let proofs = build_proofs(&method, &holder_keys, &c_nonce, &ctx).await?;
@@ -253,9 +255,24 @@ pub async fn request_credentials(
             Err(e) if e.protocol_error() == Some("invalid_nonce") && !nonce_retry => {
                 nonce_retry = true;
             }
+            // VCI §8.3.1.2, RFC 9449 §7.1: the access token was refused;
+            // with a refresh token, renew it once (same DPoP key, same
+            // client authentication; WAL-TOK-04) and retry with fresh proofs.
+            Err(e) if is_invalid_token(&e) && !token_retry => {
+                let Some(refresh_token) = session.refresh_token() else {
+                    return Err(e);
+                };
+                token_retry = true;
+                session.refresh_shared(&refresh_token).await?;
+            }
             other => return Ok((other?, holder_keys)),
         }
     }
+}
+
+/// DPoP 401 `invalid_token` (RFC 9449 §7.1, VCI §8.3.1.2; WAL-CRED-11).
+pub(crate) fn is_invalid_token(error: &WalletError) -> bool {
+    matches!(error, WalletError::Protocol { status: 401, error, .. } if error == "invalid_token")
 }
 
 /// WAL-VAL-05: no more credentials than keys sent; the caller validates
@@ -383,6 +400,20 @@ mod tests {
         // Key attestations need a provider.
         let attested = ProofMethod::Attestation(KeyAttestationsRequired::default());
         assert!(build_proofs(&attested, &keys, "n", &ctx).await.is_err());
+    }
+
+    /// WAL-CRED-11: only DPoP 401 `invalid_token` triggers the refresh.
+    #[test]
+    fn wal_cred_11_invalid_token_is_a_401() {
+        let error = |status, code: &str| WalletError::Protocol {
+            status,
+            error: code.into(),
+            description: String::new(),
+        };
+        assert!(is_invalid_token(&error(401, "invalid_token")));
+        assert!(!is_invalid_token(&error(400, "invalid_token")));
+        assert!(!is_invalid_token(&error(401, "use_dpop_nonce")));
+        assert!(!is_invalid_token(&WalletError::Transport("x".into())));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod attestation;
 pub mod authorize;
 pub mod client;
 pub mod deferred;
+pub mod delete;
 pub mod encryption;
 pub mod error;
 pub mod flow;

@@ -60,15 +60,16 @@ pub async fn accepted(session: &IssuanceSession<'_>, notification_id: Option<&st
     send(session, notification_id, Event::Accepted, None).await;
 }
 
-/// WAL-NOTIF-03: `credential_deleted`, the holder declined the credentials.
-pub async fn declined(session: &IssuanceSession<'_>, notification_id: Option<&str>) {
+/// WAL-NOTIF-03: `credential_deleted`, the holder declined the
+/// credentials; whether the issuer acknowledged it.
+pub async fn declined(session: &IssuanceSession<'_>, notification_id: Option<&str>) -> bool {
     send(
         session,
         notification_id,
         Event::Deleted,
         Some("The holder declined the credentials"),
     )
-    .await;
+    .await
 }
 
 /// WAL-NOTIF-02: passes `result` through; on an error first sends
@@ -91,18 +92,20 @@ pub async fn on_failure<T>(
 }
 
 /// Sends one notification with bounded retries; never fails (WAL-NOTIF-04).
+/// Whether the issuer acknowledged it (2xx); `false` also when there was
+/// nothing to send (no `notification_id`, endpoint or access token).
 pub async fn send(
     session: &IssuanceSession<'_>,
     notification_id: Option<&str>,
     event: Event,
     description: Option<&str>,
-) {
+) -> bool {
     let (Some(notification_id), Some(endpoint), Some(token)) = (
         notification_id,
         session.info.metadata.notification_endpoint.as_deref(),
         session.access_token(),
     ) else {
-        return;
+        return false;
     };
     let mut body =
         serde_json::json!({ "notification_id": notification_id, "event": event.as_str() });
@@ -112,18 +115,18 @@ pub async fn send(
     for attempt in 0..MAX_ATTEMPTS {
         let sent = tokio::time::timeout(
             ATTEMPT_TIMEOUT,
-            session.send_with_dpop("POST", endpoint, Some(token), |r| r.json(&body)),
+            session.send_with_dpop("POST", endpoint, Some(token.as_str()), |r| r.json(&body)),
         )
         .await;
         let retry = match sent {
             Ok(Ok(fetched)) if (200..300).contains(&fetched.status) => {
                 tracing::debug!(event = event.as_str(), "notification sent");
-                return;
+                return true;
             }
             Ok(Ok(fetched)) if fetched.status < 500 => {
                 let error = fetched.error();
                 tracing::warn!(event = event.as_str(), error = ?error.protocol_error(), "the issuer refused the notification");
-                return;
+                return false;
             }
             Ok(Ok(fetched)) => format!("status {}", fetched.status),
             Ok(Err(e)) => e.to_string(),
@@ -134,6 +137,7 @@ pub async fn send(
             tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
         }
     }
+    false
 }
 
 #[cfg(test)]

@@ -38,6 +38,31 @@ pub struct StoredCredential {
     /// `Some(false)` the list was unreachable, `None` no status reference.
     #[serde(default)]
     pub status_checked: Option<bool>,
+    /// The issuance's access token and DPoP key, kept (encrypted, like
+    /// every field) only while a `notification_id` and a notification
+    /// endpoint exist, to send `credential_deleted` when the holder
+    /// declines the credential (VCI §11.1; WAL-NOTIF-03).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_access: Option<StoredAccess>,
+}
+
+/// A DPoP-bound access token with its key (WAL-TOK-05: only inside the
+/// encrypted record; `Debug` leaves both out, WAL-STORE-04).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredAccess {
+    pub access_token: String,
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// The DPoP key the token is bound to, PKCS#8 base64url.
+    pub dpop_key_pkcs8: String,
+}
+
+impl std::fmt::Debug for StoredAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredAccess")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A refresh token with the keys it is bound to (WAL-TOK-04, -05): stored
@@ -191,6 +216,7 @@ mod tests {
             notification_id: None,
             grant: None,
             status_checked: None,
+            notification_access: None,
         }
     }
 

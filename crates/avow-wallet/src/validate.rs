@@ -1,9 +1,11 @@
-//! Validation before storing (WAL-VAL-01 … -03, -05): the issuer key comes
-//! from a permitted mechanism (WAL-VAL-02, SD-JWT VC §2.5, HAIP §6.1.1):
-//! an `x5c` chain to a trusted anchor; a `kid` or `jwk` published in the
-//! issuer's JWT VC Issuer Metadata; or a `did:web` DID document of the
-//! issuer's own host. Then the SD-JWT VC verifies and is bound to a key of
-//! this request.
+//! Validation before storing (WAL-VAL-01 … -03, -05, -06): the issuer key
+//! comes from a permitted mechanism (WAL-VAL-02, SD-JWT VC §2.5, HAIP
+//! §6.1.1): an `x5c` chain to a trusted anchor; a `kid` or `jwk` published
+//! in the issuer's JWT VC Issuer Metadata or, when the issuer serves none,
+//! in the JWK Set at the `jwks_uri` of its authorization server's metadata;
+//! or a `did:web` DID document of the issuer's own host. Then the SD-JWT VC
+//! verifies, is bound to a key of this request and carries every claim the
+//! configuration declares `mandatory` (OID4VCI App. B.2).
 
 use crate::client::HttpClient;
 use crate::error::WalletError;
@@ -30,13 +32,31 @@ fn invalid(message: impl Into<String>) -> WalletError {
 pub enum IssuerKeySource {
     X5c,
     JwtVcIssuerMetadata,
+    /// The JWK Set at the authorization server metadata's `jwks_uri`, the
+    /// fallback when the issuer serves no JWT VC Issuer Metadata (WAL-VAL-02).
+    AuthorizationServerJwks,
     DidWeb,
 }
 
+/// Verifies an SD-JWT VC (WAL-VAL-01 … -03) without the `jwks_uri`
+/// fallback of [`validate_sd_jwt_vc_with`].
 pub async fn validate_sd_jwt_vc(
     client: &HttpClient,
     credential: &str,
     ctx: &ValidationContext<'_>,
+) -> Result<(VerifiedSdJwtVc, IssuerKeySource), WalletError> {
+    validate_sd_jwt_vc_with(client, credential, ctx, None).await
+}
+
+/// Verifies an SD-JWT VC (SD-JWT VC §2.4, §2.5; WAL-VAL-01 … -03): the
+/// issuer key through [`resolve_issuer_key_with`], `as_jwks_uri` being the
+/// `jwks_uri` of the issuer's authorization server metadata (the fallback
+/// of WAL-VAL-02), then signature, times, `vct` and `cnf`.
+pub async fn validate_sd_jwt_vc_with(
+    client: &HttpClient,
+    credential: &str,
+    ctx: &ValidationContext<'_>,
+    as_jwks_uri: Option<&str>,
 ) -> Result<(VerifiedSdJwtVc, IssuerKeySource), WalletError> {
     let peeked = sd_jwt_vc::peek(credential).map_err(|e| invalid(e.to_string()))?;
     let payload = peeked
@@ -47,7 +67,8 @@ pub async fn validate_sd_jwt_vc(
         .and_then(|v| v.as_str())
         .ok_or_else(|| invalid("the credential has no iss"))?
         .to_owned();
-    let (issuer_key, source) = resolve_issuer_key(client, peeked.jws(), &iss, ctx).await?;
+    let (issuer_key, source) =
+        resolve_issuer_key_with(client, peeked.jws(), &iss, ctx, as_jwks_uri).await?;
     let verified = sd_jwt_vc::verify(
         credential,
         &issuer_key,
@@ -109,12 +130,30 @@ pub async fn validate_jwt_vc(
 }
 
 /// WAL-VAL-02: the issuer key through a permitted mechanism only, each tied
-/// to the credential issuer the wallet talked to.
+/// to the credential issuer the wallet talked to; without the `jwks_uri`
+/// fallback of [`resolve_issuer_key_with`].
 pub async fn resolve_issuer_key(
     client: &HttpClient,
     jws: &CompactJws,
     iss: &str,
     ctx: &ValidationContext<'_>,
+) -> Result<(EcPublicJwk, IssuerKeySource), WalletError> {
+    resolve_issuer_key_with(client, jws, iss, ctx, None).await
+}
+
+/// WAL-VAL-02 (SD-JWT VC §2.5, §4.3; HAIP §6.1.1; D-18), in this order:
+/// `x5c` chained to a trusted anchor; a `did:web` `iss` of the issuer's
+/// own host; otherwise a `kid` (or a `jwk` header the issuer publishes)
+/// looked up in `/.well-known/jwt-vc-issuer` of `iss`, whose `issuer` must
+/// be `iss`, and only when the issuer serves no such metadata (any answer
+/// but 200) in the JWK Set at `as_jwks_uri`, the `jwks_uri` of the
+/// authorization server metadata the wallet discovered for this issuer.
+pub async fn resolve_issuer_key_with(
+    client: &HttpClient,
+    jws: &CompactJws,
+    iss: &str,
+    ctx: &ValidationContext<'_>,
+    as_jwks_uri: Option<&str>,
 ) -> Result<(EcPublicJwk, IssuerKeySource), WalletError> {
     if let Some(x5c) = jws.x5c() {
         let x5c = x5c.map_err(|e| invalid(e.to_string()))?;
@@ -167,15 +206,31 @@ pub async fn resolve_issuer_key(
         ));
     }
     let url = well_known_url(iss, "jwt-vc-issuer").ok_or_else(|| invalid("iss is not a URL"))?;
-    let metadata: JwtVcIssuerMetadata = serde_json::from_value(fetch_json(client, &url).await?)
-        .map_err(|e| invalid(format!("JWT VC Issuer Metadata: {e}")))?;
-    // SD-JWT VC §4.3: the metadata's issuer must be the credential's iss.
-    if metadata.issuer != iss {
-        return Err(invalid("JWT VC Issuer Metadata is for another issuer"));
-    }
-    let published: Vec<(Option<String>, EcPublicJwk)> = metadata
-        .jwks
-        .keys
+    let fetched = client.get(&url, "application/json").await?;
+    let (keys, source) = match (fetched.status, as_jwks_uri) {
+        (200, _) => {
+            let metadata: JwtVcIssuerMetadata = serde_json::from_value(fetched.json()?)
+                .map_err(|e| invalid(format!("JWT VC Issuer Metadata: {e}")))?;
+            // SD-JWT VC §4.3: the metadata's issuer must be the credential's iss.
+            if metadata.issuer != iss {
+                return Err(invalid("JWT VC Issuer Metadata is for another issuer"));
+            }
+            (metadata.jwks.keys, IssuerKeySource::JwtVcIssuerMetadata)
+        }
+        // WAL-VAL-02 fallback: the authorization server's published keys.
+        (_, Some(jwks_uri)) => {
+            let set: avow_core::metadata::JwkSet =
+                serde_json::from_value(fetch_json(client, jwks_uri).await?)
+                    .map_err(|e| invalid(format!("the jwks_uri JWK Set: {e}")))?;
+            (set.keys, IssuerKeySource::AuthorizationServerJwks)
+        }
+        (status, None) => {
+            return Err(invalid(format!(
+                "{url} answered {status} and the authorization server publishes no jwks_uri"
+            )));
+        }
+    };
+    let published: Vec<(Option<String>, EcPublicJwk)> = keys
         .iter()
         .filter_map(|k| {
             Some((
@@ -208,7 +263,53 @@ pub async fn resolve_issuer_key(
             ));
         }
     };
-    Ok((key, IssuerKeySource::JwtVcIssuerMetadata))
+    Ok((key, source))
+}
+
+/// WAL-VAL-06 (OID4VCI App. B.2): every claim the configuration's
+/// `credential_metadata.claims` declares `mandatory: true` is present in
+/// `claims` (the processed SD-JWT VC payload with every Disclosure
+/// applied, or an mdoc's namespaces as `{namespace: {element: value}}`).
+/// The error names the claim path (from metadata), never a value.
+pub fn require_mandatory_claims(
+    configuration: &avow_core::metadata::CredentialConfiguration,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), WalletError> {
+    let descriptions = configuration
+        .credential_metadata
+        .as_ref()
+        .map(|m| m.claims.as_slice())
+        .unwrap_or_default();
+    for description in descriptions.iter().filter(|d| d.mandatory) {
+        let path = avow_formats::claim_path::from_json(&description.path)
+            .map_err(|e| WalletError::Metadata(format!("a claims path pointer: {e}")))?;
+        if avow_formats::claim_path::select(claims, &path).is_err() {
+            return Err(invalid(format!(
+                "the mandatory claim {} is missing",
+                avow_formats::claim_path::render(&path)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An mdoc's elements as `{namespace: {element: value}}`, the shape the
+/// claims path pointers of an `mso_mdoc` configuration address (OID4VCI
+/// App. C.2; WAL-VAL-06).
+pub fn mdoc_claims(
+    verified: &avow_formats::mdoc::VerifiedMdoc,
+) -> serde_json::Map<String, serde_json::Value> {
+    verified
+        .namespaces
+        .iter()
+        .map(|(namespace, elements)| {
+            let elements: serde_json::Map<String, serde_json::Value> = elements
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (namespace.clone(), serde_json::Value::Object(elements))
+        })
+        .collect()
 }
 
 /// `did:web` of an issuer identifier (port percent-encoded, path as `:` segments).
@@ -285,6 +386,80 @@ pub fn validate_mdoc(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// WAL-VAL-06: every `mandatory: true` claim must be present; optional
+    /// ones may be missing; mdoc elements are addressed `[namespace, element]`.
+    #[test]
+    fn wal_val_06_mandatory_claims() {
+        let configuration: avow_core::metadata::CredentialConfiguration =
+            serde_json::from_value(json!({
+                "format": "dc+sd-jwt",
+                "vct": "urn:x",
+                "credential_metadata": { "claims": [
+                    { "path": ["given_name"], "mandatory": true },
+                    { "path": ["address", "locality"], "mandatory": true },
+                    { "path": ["nationalities", null], "mandatory": true },
+                    { "path": ["nickname"] }
+                ] }
+            }))
+            .expect("configuration");
+        let complete = json!({
+            "given_name": "Erika",
+            "address": { "locality": "Koeln" },
+            "nationalities": ["DE"]
+        });
+        let complete = complete.as_object().cloned().unwrap_or_default();
+        assert!(require_mandatory_claims(&configuration, &complete).is_ok());
+        for missing in ["given_name", "address", "nationalities"] {
+            let mut claims = complete.clone();
+            claims.remove(missing);
+            let refused = require_mandatory_claims(&configuration, &claims);
+            assert!(
+                matches!(&refused, Err(WalletError::Validation(m)) if m.contains(missing) && !m.contains("Erika")),
+                "{missing}: {refused:?}"
+            );
+        }
+        let mut empty_list = complete.clone();
+        empty_list.insert("nationalities".into(), json!([]));
+        assert!(require_mandatory_claims(&configuration, &empty_list).is_err());
+
+        let mdoc: avow_core::metadata::CredentialConfiguration = serde_json::from_value(json!({
+            "format": "mso_mdoc",
+            "doctype": "d",
+            "credential_metadata": { "claims": [
+                { "path": ["ns", "given_name"], "mandatory": true }
+            ] }
+        }))
+        .expect("configuration");
+        let mut namespaces = std::collections::BTreeMap::new();
+        let mut elements = std::collections::BTreeMap::new();
+        elements.insert("family_name".to_owned(), json!("Mustermann"));
+        namespaces.insert("ns".to_owned(), elements);
+        let verified = avow_formats::mdoc::VerifiedMdoc {
+            doctype: "d".into(),
+            device_key: avow_crypto::Signer::public_jwk(
+                &avow_crypto::SoftwareSigner::generate().expect("key"),
+            )
+            .clone(),
+            valid_from: 0,
+            valid_until: 1,
+            signed: 0,
+            namespaces,
+            status: None,
+        };
+        assert!(require_mandatory_claims(&mdoc, &mdoc_claims(&verified)).is_err());
+        let mut verified = verified;
+        if let Some(elements) = verified.namespaces.get_mut("ns") {
+            elements.insert("given_name".to_owned(), json!("Erika"));
+        }
+        assert!(require_mandatory_claims(&mdoc, &mdoc_claims(&verified)).is_ok());
+        // No claims descriptions: nothing is mandatory.
+        let bare: avow_core::metadata::CredentialConfiguration =
+            serde_json::from_value(json!({ "format": "dc+sd-jwt", "vct": "urn:x" }))
+                .expect("configuration");
+        assert!(require_mandatory_claims(&bare, &serde_json::Map::new()).is_ok());
+    }
 
     #[test]
     fn did_web_round_trip() {

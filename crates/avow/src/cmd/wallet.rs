@@ -45,6 +45,15 @@ pub enum WalletCommand {
         #[command(flatten)]
         connect: ConnectArgs,
     },
+    /// Delete (decline) a stored credential; tells the issuer with
+    /// `credential_deleted` when it can (OID4VCI §11.1; WAL-NOTIF-03).
+    Delete {
+        id: String,
+        #[command(flatten)]
+        wallet: WalletArgs,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
     /// Deferred issuances (WAL-DEF-07): list them; `--poll` polls the due
     /// ones once, `--watch` until none is pending; `--stop`, `--resume`,
     /// `--forget` one.
@@ -455,6 +464,24 @@ pub async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
         } => {
             let wallet_app = connect.wallet(&wallet)?;
             report(wallet_app.refresh(&id).await.map(|r| vec![r]))
+        }
+        WalletCommand::Delete {
+            id,
+            wallet,
+            connect,
+        } => {
+            use avow_wallet::delete::DeletionNotice;
+            let wallet_app = connect.wallet(&wallet)?;
+            let notice = wallet_app.delete_credential(&id).await?;
+            println!("deleted {id}");
+            match notice {
+                DeletionNotice::Sent => println!("the issuer was told (credential_deleted)"),
+                DeletionNotice::NotApplicable => {}
+                DeletionNotice::NotSent => {
+                    println!("the issuer could not be told (no valid token or unreachable)")
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         WalletCommand::Pending {
             wallet,
