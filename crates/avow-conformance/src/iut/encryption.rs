@@ -77,10 +77,7 @@ impl Tx<'_> {
         let nonce = self.c_nonce().await?;
         let proof = self.proof(holder, &nonce).await?;
         let (content_type, bytes) = plan.encode(self.request_body(json!({ "jwt": [proof] })))?;
-        let token = self
-            .access_token
-            .clone()
-            .ok_or_else(|| ConformanceError::unexpected("no access token in this transaction"))?;
+        let token = self.token()?;
         let url = self.iut.metadata.credential_endpoint.clone();
         let label = format!("credential request, response encrypted with {}", enc.name());
         let request = Request::post(

@@ -525,13 +525,24 @@ impl Iut {
         rec: &Recorder,
         configuration: &str,
     ) -> Result<Tx<'_>, ConformanceError> {
+        self.tx_as(rec, configuration, &self.options.client_id)
+            .await
+    }
+
+    /// A fresh transaction of the client `client_id` (its own wallet
+    /// instance and WIA when the AS uses client attestation).
+    pub async fn tx_as(
+        &self,
+        rec: &Recorder,
+        configuration: &str,
+        client_id: &str,
+    ) -> Result<Tx<'_>, ConformanceError> {
         let attestation = if self.supports_attestation() {
             let instance = SoftwareSigner::generate()?;
-            let spec =
-                WalletProviderPki::good_wia(&self.options.client_id, instance.public_jwk(), now());
+            let spec = WalletProviderPki::good_wia(client_id, instance.public_jwk(), now());
             let wia = self.pki.issue_wia(&spec).await?;
             Some(WalletInstance {
-                client_id: self.options.client_id.clone(),
+                client_id: client_id.to_owned(),
                 wia,
                 instance,
             })
@@ -831,19 +842,7 @@ impl Tx<'_> {
             if let Some(token) = access_token {
                 req = req.header("Authorization", format!("DPoP {token}"));
             }
-            match auth {
-                Auth::None => {}
-                Auth::Good => {
-                    for (k, v) in self.attestation_headers(&req.url, None).await? {
-                        req = req.header(&k, v);
-                    }
-                }
-                Auth::Fixed(headers) => {
-                    for (k, v) in headers {
-                        req = req.header(k, v.clone());
-                    }
-                }
-            }
+            req = self.with_client_auth(req, auth).await?;
             let response = self.iut.send(&self.rec, label, req).await?;
             let code = response.error_code();
             let retry = match code.as_deref() {
@@ -857,6 +856,35 @@ impl Tx<'_> {
             }
             return Ok(response);
         }
+    }
+
+    /// Adds the client authentication headers `auth` asks for.
+    pub(crate) async fn with_client_auth(
+        &self,
+        mut req: Request,
+        auth: &Auth,
+    ) -> Result<Request, ConformanceError> {
+        match auth {
+            Auth::None => {}
+            Auth::Good => {
+                for (k, v) in self.attestation_headers(&req.url, None).await? {
+                    req = req.header(&k, v);
+                }
+            }
+            Auth::Fixed(headers) => {
+                for (k, v) in headers {
+                    req = req.header(k, v.clone());
+                }
+            }
+        }
+        Ok(req)
+    }
+
+    /// The transaction's access token, or why there is none.
+    pub(crate) fn token(&self) -> Result<String, ConformanceError> {
+        self.access_token
+            .clone()
+            .ok_or_else(|| ConformanceError::unexpected("no access token in this transaction"))
     }
 
     fn keep_token(&mut self, response: &Response) {
@@ -1167,10 +1195,7 @@ impl Tx<'_> {
 
     /// A credential request with this transaction's token (DPoP-bound).
     pub async fn credential(&self, label: &str, body: Value) -> Result<Response, ConformanceError> {
-        let token = self
-            .access_token
-            .clone()
-            .ok_or_else(|| ConformanceError::unexpected("no access token in this transaction"))?;
+        let token = self.token()?;
         let url = self.iut.metadata.credential_endpoint.clone();
         self.send_dpop(
             label,

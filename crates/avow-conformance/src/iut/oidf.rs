@@ -6,11 +6,10 @@
 //! server attacks in [`super::oidf_as`].
 
 use super::attestations::{self, bound_key, credentials, issue_attested};
-use super::{Auth, AuthorizationAsk, Iut, PkceMode, Tx, WalletInstance, now, probe};
+use super::{Auth, AuthorizationAsk, Iut, PkceMode, Tx, now, probe};
 use crate::catalogue::{self, CheckDef};
 use crate::error::ConformanceError;
 use crate::http::{Request, Response};
-use crate::pki::WalletProviderPki;
 use crate::report::{Assertion, CheckResult, SkipKind, Status, Verdict};
 use avow_crypto::{AlgorithmAllowList, CompactJws, SoftwareSigner};
 use serde_json::{Value, json};
@@ -410,26 +409,6 @@ async fn additional_requests(iut: &Iut) -> Vec<Assertion> {
     ]
 }
 
-/// A transaction of another client: its own client_id, instance key and WIA.
-async fn tx_of_client<'a>(
-    iut: &'a Iut,
-    rec: &crate::transcript::Recorder,
-    configuration: &str,
-    client_id: &str,
-) -> Result<Tx<'a>, ConformanceError> {
-    let mut tx = iut.tx(rec, configuration).await?;
-    let instance = SoftwareSigner::generate()?;
-    let spec =
-        WalletProviderPki::good_wia(client_id, avow_crypto::Signer::public_jwk(&instance), now());
-    let wia = iut.pki.issue_wia(&spec).await?;
-    tx.attestation = Some(WalletInstance {
-        client_id: client_id.to_owned(),
-        wia,
-        instance,
-    });
-    Ok(tx)
-}
-
 /// VCIIssuerHappyFlowMultipleClients.
 async fn multiple_clients(iut: &Iut) -> Vec<Assertion> {
     if !iut.supports_code_flow() {
@@ -458,7 +437,7 @@ async fn multiple_clients(iut: &Iut) -> Vec<Assertion> {
                 let client = client.clone();
                 async move {
                     let configuration = primary(iut)?;
-                    let mut tx = tx_of_client(iut, &rec, &configuration, &client).await?;
+                    let mut tx = iut.tx_as(&rec, &configuration, &client).await?;
                     let grant = tx
                         .authorize(AuthorizationAsk::Scope, PkceMode::S256)
                         .await?;
@@ -489,7 +468,7 @@ async fn multiple_clients(iut: &Iut) -> Vec<Assertion> {
             let grant = first
                 .authorize(AuthorizationAsk::Scope, PkceMode::S256)
                 .await?;
-            let mut other = tx_of_client(iut, &rec, &configuration, &second).await?;
+            let mut other = iut.tx_as(&rec, &configuration, &second).await?;
             let response = other
                 .redeem_code(&grant, Some(&grant.verifier), Auth::Good)
                 .await?;

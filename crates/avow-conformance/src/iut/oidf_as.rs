@@ -104,19 +104,7 @@ async fn send_exact(
     {
         req = req.header("Authorization", format!("DPoP {token}"));
     }
-    match auth {
-        Auth::None => {}
-        Auth::Good => {
-            for (k, v) in tx.attestation_headers(&req.url, None).await? {
-                req = req.header(&k, v);
-            }
-        }
-        Auth::Fixed(headers) => {
-            for (k, v) in headers {
-                req = req.header(k, v.clone());
-            }
-        }
-    }
+    let req = tx.with_client_auth(req, auth).await?;
     tx.iut.send(&tx.rec, label, req).await
 }
 
@@ -409,10 +397,7 @@ pub async fn dpop_jti_reuse(iut: &Iut) -> Vec<Assertion> {
     out.push(
         probe(name, expected, |rec| async move {
             let tx = iut.token_tx(&rec, &c).await?;
-            let token = tx
-                .access_token
-                .clone()
-                .ok_or_else(|| ConformanceError::unexpected("no access token"))?;
+            let token = tx.token()?;
             let first_body = credential_body(&tx, &SoftwareSigner::generate()?, false).await?;
             let (first, proof) = send_shaped(
                 &tx,
@@ -518,10 +503,7 @@ pub async fn dpop_key_binding(iut: &Iut) -> Vec<Assertion> {
     vec![
         probe(name, expected, |rec| async move {
             let tx = iut.token_tx(&rec, &configuration).await?;
-            let token = tx
-                .access_token
-                .clone()
-                .ok_or_else(|| ConformanceError::unexpected("no access token"))?;
+            let token = tx.token()?;
             let other = SoftwareSigner::generate()?;
             let body = credential_body(&tx, &SoftwareSigner::generate()?, false).await?;
             let shape = ProofShape {
@@ -1133,10 +1115,7 @@ pub async fn token_in_query(iut: &Iut) -> Vec<Assertion> {
     vec![
         probe(name, expected, |rec| async move {
             let tx = iut.token_tx(&rec, &configuration).await?;
-            let token = tx
-                .access_token
-                .clone()
-                .ok_or_else(|| ConformanceError::unexpected("no access token"))?;
+            let token = tx.token()?;
             let body = credential_body(&tx, &SoftwareSigner::generate()?, false).await?;
             let endpoint = &iut.metadata.credential_endpoint;
             let separator = if endpoint.contains('?') { '&' } else { '?' };

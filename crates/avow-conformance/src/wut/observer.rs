@@ -267,20 +267,6 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
 }
 
-fn encode_form(pairs: &[(String, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                avow_core::percent::encode(k),
-                avow_core::percent::encode(v)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// The request body as JSON: plain, or decrypted with the reference issuer's request key.
 fn request_json(issuer: &AppState, headers: &HeaderMap, body: &[u8]) -> (Option<Value>, bool) {
     let content_type = headers
@@ -362,7 +348,7 @@ pub async fn observe(State(observer): State<Observer>, request: Request, next: N
                 }
             })
             .collect();
-        forwarded = Bytes::from(encode_form(&replaced));
+        forwarded = Bytes::from(crate::http::form_encode(&replaced));
         if let Ok(len) = HeaderValue::from_str(&forwarded.len().to_string()) {
             parts.headers.insert(header::CONTENT_LENGTH, len);
         }
@@ -446,7 +432,7 @@ mod tests {
             ),
             ("tx_code".to_owned(), "12 34&=".to_owned()),
         ];
-        let encoded = encode_form(&pairs);
+        let encoded = crate::http::form_encode(&pairs);
         assert_eq!(avow_core::percent::parse_query(&encoded), Some(pairs));
     }
 
