@@ -89,6 +89,13 @@ async fn avow_passes_every_implemented_check() {
         "CONF-C08-02",
         "CONF-C09-03",
         "CONF-C10-01",
+        "CONF-C03A-04",
+        "CONF-C10-02",
+        "CONF-C10-03",
+        "CONF-C10-04",
+        "CONF-C11-01",
+        "CONF-TC009",
+        "CONF-TC010",
         "CONF-TC001",
         "CONF-TC002",
         "CONF-TC004",
@@ -98,6 +105,18 @@ async fn avow_passes_every_implemented_check() {
         "CONF-TC008",
     ] {
         assert_eq!(status(&report, id), Status::Pass, "{id}\n{summary}");
+    }
+    // Every OpenID conformance module ran and passed.
+    for def in avow_conformance::catalogue::CHECKS
+        .iter()
+        .filter(|c| c.id.starts_with("CONF-OIDF-"))
+    {
+        assert_eq!(
+            status(&report, def.id),
+            Status::Pass,
+            "{}\n{summary}",
+            def.id
+        );
     }
     // What does not apply says why (the metadata fact); nothing is skipped
     // (the issuer-mode catalogue is implemented in full).
@@ -468,4 +487,38 @@ async fn authorization_server_attacks_without_inputs_are_skipped() {
         "{summary}"
     );
     assert!(!report.passed());
+}
+
+/// Broken issuers for the rest of the negative checks (CONF-RUN-07): each
+/// fault turns one family of rejections into an answer that looks like
+/// success; the checks that probe that family must FAIL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_issuers_fail_the_checks_that_probe_them() {
+    for (fault, ids) in [
+        (
+            Fault::AcceptsBadCredentialRequests,
+            &["CONF-C05-01", "CONF-C05-03", "CONF-OIDF-UNKNOWN-CONFIG"][..],
+        ),
+        (Fault::AcceptsBadEncryption, &["CONF-C10-04"][..]),
+        (
+            Fault::AcceptsBadClients,
+            &["CONF-C03A-02", "CONF-C03A-03", "CONF-OIDF-CATT-NO-SUB"][..],
+        ),
+        (
+            Fault::AcceptsBadGrants,
+            &["CONF-C04-01", "CONF-C03-03", "CONF-OIDF-CODE-REUSE"][..],
+        ),
+    ] {
+        let issuer = TestIssuer::start(Some(fault)).await;
+        let report = run(&issuer, ids, Some(EXPIRY_WAIT), true).await;
+        for id in ids {
+            assert_eq!(
+                status(&report, id),
+                Status::Fail,
+                "{fault:?} must fail {id}:\n{}",
+                report.text_summary()
+            );
+        }
+        assert_ne!(report.exit_code(), 0);
+    }
 }

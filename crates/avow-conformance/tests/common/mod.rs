@@ -215,6 +215,19 @@ pub enum Fault {
     /// the last good response: a replayed DPoP proof (same jti) or a proof
     /// by a key the token is not bound to looks accepted.
     AcceptsBadDpopProofs,
+    /// `400 invalid_credential_request` / `unknown_credential_*` at the
+    /// credential endpoint become 200 with the last good response: the
+    /// legacy `proof`, both selectors and unknown ids look accepted.
+    AcceptsBadCredentialRequests,
+    /// `400 invalid_encryption_parameters` becomes 200 with the last good
+    /// response: an unsupported `enc` looks accepted.
+    AcceptsBadEncryption,
+    /// `401 invalid_client` at PAR and token becomes the last good answer
+    /// of that endpoint: missing and faulty attestations look accepted.
+    AcceptsBadClients,
+    /// `400 invalid_grant` at the token endpoint becomes the last good
+    /// token response: unknown, expired and replayed codes look accepted.
+    AcceptsBadGrants,
 }
 
 struct Proxy {
@@ -223,6 +236,8 @@ struct Proxy {
     http: reqwest::Client,
     last_credential: Mutex<Option<Vec<u8>>>,
     last_mdoc: Mutex<Option<Vec<u8>>>,
+    /// The last 2xx answer of /par and /token (status, body).
+    last_good: Mutex<std::collections::HashMap<String, (u16, Vec<u8>)>>,
 }
 
 fn start_proxy(listener: tokio::net::TcpListener, upstream: String, fault: Fault) {
@@ -235,6 +250,7 @@ fn start_proxy(listener: tokio::net::TcpListener, upstream: String, fault: Fault
             .expect("proxy client"),
         last_credential: Mutex::new(None),
         last_mdoc: Mutex::new(None),
+        last_good: Mutex::new(std::collections::HashMap::new()),
     });
     let app = axum::Router::new().fallback(forward).with_state(proxy);
     tokio::spawn(async move {
@@ -285,6 +301,46 @@ async fn forward(
     let mut status = response.status().as_u16();
     let response_headers = response.headers().clone();
     let mut bytes = response.bytes().await.unwrap_or_default().to_vec();
+    if path == "/par" || path == "/token" {
+        if (200..300).contains(&status) {
+            if let Ok(mut last) = proxy.last_good.lock() {
+                last.insert(path.clone(), (status, bytes.clone()));
+            }
+        } else {
+            let error = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+            let rewrite = matches!(
+                (proxy.fault, error.as_deref(), path.as_str()),
+                (Fault::AcceptsBadClients, Some("invalid_client"), _)
+                    | (Fault::AcceptsBadGrants, Some("invalid_grant"), "/token")
+            );
+            if rewrite {
+                // The last good answer of the endpoint, or a made-up one.
+                let made_up = if path == "/par" {
+                    (
+                        201,
+                        br#"{"request_uri":"urn:ietf:params:oauth:request_uri:fixture","expires_in":60}"#
+                            .to_vec(),
+                    )
+                } else {
+                    (
+                        200,
+                        br#"{"access_token":"fixture","token_type":"DPoP","expires_in":300}"#
+                            .to_vec(),
+                    )
+                };
+                let (good_status, good) = proxy
+                    .last_good
+                    .lock()
+                    .ok()
+                    .and_then(|l| l.get(&path).cloned())
+                    .unwrap_or(made_up);
+                status = good_status;
+                bytes = good;
+            }
+        }
+    }
     if path == "/credential" {
         let error = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
@@ -327,6 +383,18 @@ async fn forward(
                 (Fault::AcceptsBadNonces, Some("invalid_nonce"))
                     | (Fault::AcceptsBadProofs, Some("invalid_proof"))
                     | (Fault::AcceptsBadDpopProofs, Some("invalid_dpop_proof"))
+                    | (
+                        Fault::AcceptsBadCredentialRequests,
+                        Some(
+                            "invalid_credential_request"
+                                | "unknown_credential_configuration"
+                                | "unknown_credential_identifier"
+                        )
+                    )
+                    | (
+                        Fault::AcceptsBadEncryption,
+                        Some("invalid_encryption_parameters")
+                    )
             );
             if rewrite {
                 let last = proxy.last_credential.lock().ok().and_then(|l| l.clone());
