@@ -392,7 +392,7 @@ impl IssuerConfig {
         if let Err(message) = self.notifications.validate() {
             return invalid(message);
         }
-        if let Err(message) = self.metadata.validate() {
+        if let Err(message) = self.metadata.validate(self.server.dev_mode) {
             return invalid(message);
         }
         if let Err(message) = self.batch.validate() {

@@ -13,10 +13,21 @@ use std::sync::Arc;
 pub struct IssuerKeys {
     pub signer: Arc<dyn Signer>,
     pub x5c: Vec<Vec<u8>>,
+    /// The issuer access certificate's key and chain that sign the metadata
+    /// (`[metadata] access_key` / `access_chain`; ISS-SMETA-02), when
+    /// configured; otherwise the metadata is signed like credentials.
+    pub metadata: Option<MetadataKey>,
     /// `kid` under which the key is published at `/.well-known/jwt-vc-issuer` (its RFC 7638 thumbprint).
     pub kid: String,
     /// Where the development trust anchor was written, when the dev PKI is in use.
     pub dev_anchor: Option<PathBuf>,
+}
+
+/// The key and `x5c` chain that sign the Credential Issuer Metadata.
+#[derive(Clone)]
+pub struct MetadataKey {
+    pub signer: Arc<dyn Signer>,
+    pub x5c: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +45,9 @@ fn io(path: &Path, e: std::io::Error) -> KeyError {
 impl IssuerKeys {
     pub fn load(config: &IssuerConfig, now: i64) -> Result<Self, KeyError> {
         if config.keys.dev_pki {
-            return Self::dev_pki(&config.storage.data_dir.join("dev-pki"), now);
+            let mut keys = Self::dev_pki(&config.storage.data_dir.join("dev-pki"), now)?;
+            keys.metadata = metadata_key(config)?;
+            return Ok(keys);
         }
         let (Some(key_path), Some(chain_path)) =
             (&config.keys.signing_key, &config.keys.signing_chain)
@@ -52,7 +65,9 @@ impl IssuerKeys {
         let chain_text = std::fs::read_to_string(chain_path).map_err(|e| io(chain_path, e))?;
         let x5c = avow_crypto::x509::certs_from_pem(&chain_text)?;
         refuse_trust_anchor(chain_path, &x5c)?;
-        Self::assemble(signer, x5c, None)
+        let mut keys = Self::assemble(signer, x5c, None)?;
+        keys.metadata = metadata_key(config)?;
+        Ok(keys)
     }
 
     fn assemble(
@@ -71,6 +86,7 @@ impl IssuerKeys {
         Ok(Self {
             signer: Arc::new(signer),
             x5c,
+            metadata: None,
             kid,
             dev_anchor,
         })
@@ -115,6 +131,37 @@ impl IssuerKeys {
             Some(ca_cert),
         )
     }
+}
+
+/// `[metadata] access_key` + `access_chain`: the issuer access
+/// certificate that signs the metadata (ISS-SMETA-02; ETSI TS 119 472-3),
+/// under the same chain rules as the signing certificate.
+fn metadata_key(config: &IssuerConfig) -> Result<Option<MetadataKey>, KeyError> {
+    let (Some(key_path), Some(chain_path)) =
+        (&config.metadata.access_key, &config.metadata.access_chain)
+    else {
+        return Ok(None);
+    };
+    let key_bytes = std::fs::read(key_path).map_err(|e| io(key_path, e))?;
+    let der = match std::str::from_utf8(&key_bytes) {
+        Ok(text) if text.contains("-----BEGIN") => pem::decode_one("PRIVATE KEY", text)?,
+        _ => key_bytes,
+    };
+    let signer = SoftwareSigner::from_pkcs8(&der)?;
+    let chain_text = std::fs::read_to_string(chain_path).map_err(|e| io(chain_path, e))?;
+    let x5c = avow_crypto::x509::certs_from_pem(&chain_text)?;
+    refuse_trust_anchor(chain_path, &x5c)?;
+    let leaf_key =
+        avow_crypto::x509::leaf_public_key(x5c.first().map(Vec::as_slice).unwrap_or_default())?;
+    if &leaf_key != signer.public_jwk() {
+        return Err(KeyError::Io(
+            "metadata.access_chain's certificate does not match metadata.access_key".into(),
+        ));
+    }
+    Ok(Some(MetadataKey {
+        signer: Arc::new(signer),
+        x5c,
+    }))
 }
 
 /// ISS-SIG-01 (HAIP §6.1.1; APT §10.2 VCI-006): the `x5c` chain the issuer

@@ -23,6 +23,12 @@ pub struct MetadataConfig {
     pub registration_certificate: Option<String>,
     /// The registrar's dataset about the issuer (published as `issuer_info` `registrar_dataset`).
     pub registrar_dataset: Option<serde_json::Map<String, serde_json::Value>>,
+    /// PKCS#8 private key (PEM or DER) of the issuer access certificate that
+    /// signs the metadata (ISS-SMETA-02). Unset: the credential signing key.
+    /// Required with `etsi` outside dev mode.
+    pub access_key: Option<std::path::PathBuf>,
+    /// PEM chain of the access certificate, leaf first, trust anchor excluded.
+    pub access_chain: Option<std::path::PathBuf>,
 }
 
 impl Default for MetadataConfig {
@@ -33,12 +39,25 @@ impl Default for MetadataConfig {
             etsi: false,
             registration_certificate: None,
             registrar_dataset: None,
+            access_key: None,
+            access_chain: None,
         }
     }
 }
 
 impl MetadataConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self, dev_mode: bool) -> Result<(), String> {
+        if self.access_key.is_some() != self.access_chain.is_some() {
+            return Err("metadata.access_key and metadata.access_chain go together".into());
+        }
+        // ETSI TS 119 472-3: the metadata is signed with the issuer's access
+        // certificate, not the document-signing key (ISS-SMETA-02).
+        if self.etsi && !dev_mode && self.access_key.is_none() {
+            return Err(
+                "metadata.etsi needs the issuer access certificate: metadata.access_key and metadata.access_chain"
+                    .into(),
+            );
+        }
         if !(60..=31 * 86_400).contains(&self.signed_lifetime) {
             return Err("metadata.signed_lifetime must be between 60 seconds and 31 days".into());
         }
@@ -142,20 +161,22 @@ async fn sign(state: &AppState) -> Result<String, avow_crypto::CryptoError> {
         "exp".into(),
         (now + state.config.metadata.signed_lifetime).into(),
     );
+    // The access certificate when configured, else the credential signing key.
+    let (signer, x5c) = match &state.keys.metadata {
+        Some(key) => (key.signer.as_ref(), &key.x5c),
+        None => (state.keys.signer.as_ref(), &state.keys.x5c),
+    };
     let mut header = serde_json::Map::new();
     header.insert("typ".into(), SIGNED_METADATA_TYP.into());
     header.insert(
         "x5c".into(),
-        state
-            .keys
-            .x5c
-            .iter()
+        x5c.iter()
             .map(|c| serde_json::Value::String(avow_crypto::b64::encode_standard(c)))
             .collect(),
     );
     let payload =
         serde_json::to_vec(&claims).map_err(|_| avow_crypto::CryptoError::SigningFailed)?;
-    avow_crypto::jws::sign_compact(state.keys.signer.as_ref(), header, &payload).await
+    avow_crypto::jws::sign_compact(signer, header, &payload).await
 }
 
 #[cfg(test)]

@@ -133,3 +133,97 @@ async fn without_signing_only_json_is_served_and_a_requiring_wallet_refuses() {
     .await;
     assert!(info.is_ok());
 }
+
+/// Writes a DEVELOPMENT access CA and an access certificate + key into a
+/// fresh directory and names them in `[metadata]` (ISS-SMETA-02).
+fn with_access_certificate(config: &mut IssuerConfig) {
+    use avow_crypto::Signer;
+    use avow_crypto::x509::{CertificateAuthority, Validity};
+    let dir = std::env::temp_dir().join(format!(
+        "avow-access-cert-{}",
+        avow_crypto::Random::token(&avow_crypto::SystemRandom, 8)
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let validity = Validity {
+        not_before: 0,
+        not_after: 4_000_000_000,
+    };
+    let ca = CertificateAuthority::generate_root("Test access CA", validity).expect("ca");
+    let key = avow_crypto::SoftwareSigner::generate().expect("key");
+    let leaf = ca
+        .issue_leaf("Test issuer access certificate", key.public_jwk(), validity)
+        .expect("leaf");
+    std::fs::write(
+        dir.join("access-ca.pem"),
+        avow_crypto::x509::cert_pem(&ca.cert_der),
+    )
+    .expect("write");
+    std::fs::write(dir.join("access.pem"), avow_crypto::x509::cert_pem(&leaf)).expect("write");
+    std::fs::write(
+        dir.join("access.key"),
+        avow_crypto::pem::encode("PRIVATE KEY", &key.to_pkcs8().expect("pkcs8")),
+    )
+    .expect("write");
+    config.metadata.access_key = Some(dir.join("access.key"));
+    config.metadata.access_chain = Some(dir.join("access.pem"));
+    etsi(config);
+}
+
+#[tokio::test]
+async fn the_issuer_access_certificate_signs_the_metadata() {
+    let issuer = TestIssuer::start_with(Backend::Sqlite, with_access_certificate).await;
+    let chain = issuer
+        .state
+        .config
+        .metadata
+        .access_chain
+        .clone()
+        .expect("configured");
+    let dir = chain.parent().expect("dir").to_path_buf();
+    let access_leaf =
+        avow_crypto::x509::certs_from_pem(&std::fs::read_to_string(&chain).expect("pem"))
+            .expect("der");
+    let access_ca = TrustAnchors::new(
+        avow_crypto::x509::certs_from_pem(
+            &std::fs::read_to_string(dir.join("access-ca.pem")).expect("pem"),
+        )
+        .expect("der"),
+    )
+    .expect("anchors");
+    let url = format!("{}/.well-known/openid-credential-issuer", issuer.url);
+    let signed = issuer
+        .send(issuer.http.get(&url).header("accept", "application/jwt"))
+        .await;
+    signed.assert_status(200);
+    let jwt = String::from_utf8(signed.body.clone()).expect("text");
+    let jws = avow_crypto::CompactJws::parse(&jwt).expect("jws");
+    let x5c = jws.x5c().expect("x5c").expect("certs");
+    assert_eq!(
+        x5c, access_leaf,
+        "the access certificate, not the signing certificate"
+    );
+    assert_ne!(x5c[0], issuer.state.keys.x5c[0]);
+    // It verifies to the access CA, and not to the credential signing CA.
+    assert!(verify_signed_metadata(&jwt, &issuer.url, &access_ca, issuer.now()).is_ok());
+    assert!(verify_signed_metadata(&jwt, &issuer.url, &anchors(&issuer), issuer.now()).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn etsi_outside_dev_mode_needs_the_access_certificate() {
+    let mut config = IssuerConfig::defaults().expect("defaults");
+    etsi(&mut config);
+    assert!(
+        config.metadata.validate(true).is_ok(),
+        "dev mode may sign with the dev key"
+    );
+    let error = config.metadata.validate(false).expect_err("refused");
+    assert!(error.contains("access_key"), "{error}");
+    config.metadata.access_key = Some("access.key".into());
+    assert!(
+        config.metadata.validate(false).is_err(),
+        "key and chain go together"
+    );
+    config.metadata.access_chain = Some("access.pem".into());
+    assert!(config.metadata.validate(false).is_ok());
+}
