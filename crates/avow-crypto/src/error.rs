@@ -20,4 +20,8 @@ pub enum CryptoError {
     Encryption,
     #[error("malformed JWE: {0}")]
     MalformedJwe(&'static str),
+    /// A PKCS#11 token refused or failed (module, token, key, login, sign);
+    /// names the function and `CKR_` code, never the PIN.
+    #[error("PKCS#11: {0}")]
+    Pkcs11(String),
 }

@@ -86,9 +86,80 @@ pub struct KeysConfig {
     /// PKCS#8 private key (PEM or DER) of the credential signing key.
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// The credential signing key in a PKCS#11 token instead of a file
+    /// (ISS-SIG-06); exactly one of `signing_key` and `pkcs11`.
+    #[serde(default)]
+    pub pkcs11: Option<Pkcs11KeyConfig>,
     /// PEM chain of the signing certificate, leaf first, trust anchor excluded.
     #[serde(default)]
     pub signing_chain: Option<PathBuf>,
+    /// PEM certificates of keys that signed credentials before a rotation and
+    /// sign no more (one file per key, leaf first). Their public keys stay
+    /// published in `/.well-known/jwt-vc-issuer` and the DID document, so
+    /// that credentials they signed keep verifying (SD-JWT §9.8 "Key
+    /// Rotation"; ISS-SIG-06). The operator removes an entry once the last
+    /// credential that key signed has expired.
+    #[serde(default)]
+    pub retired_chains: Vec<PathBuf>,
+}
+
+/// `[keys] pkcs11 = { module, token_label, key_label, pin_env }`: a P-256
+/// key in a PKCS#11 token (ISS-SIG-06).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11KeyConfig {
+    /// The PKCS#11 module (shared library), e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    /// The label of the token that holds the key.
+    pub token_label: String,
+    /// `CKA_LABEL` of the private key (and of its public key object).
+    pub key_label: String,
+    /// The name of the environment variable holding the user PIN; the PIN
+    /// itself never appears in the configuration or the logs.
+    pub pin_env: String,
+}
+
+impl KeysConfig {
+    /// The `[keys]` rules (ISS-SIG-06): outside `dev_pki`, exactly one of
+    /// `signing_key` and `pkcs11` names the signing key, and `signing_chain`
+    /// its certificate; a PKCS#11 key needs all its fields.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(p) = &self.pkcs11 {
+            for (name, value) in [
+                ("module", p.module.as_os_str().is_empty()),
+                ("token_label", p.token_label.is_empty()),
+                ("key_label", p.key_label.is_empty()),
+                ("pin_env", p.pin_env.is_empty()),
+            ] {
+                if value {
+                    return Err(format!("keys.pkcs11.{name} must not be empty"));
+                }
+            }
+        }
+        if self.dev_pki {
+            if self.signing_key.is_some() || self.pkcs11.is_some() {
+                return Err(
+                    "keys.dev_pki generates the signing key: do not also set keys.signing_key or keys.pkcs11"
+                        .into(),
+                );
+            }
+            return Ok(());
+        }
+        match (&self.signing_key, &self.pkcs11) {
+            (Some(_), Some(_)) => Err(
+                "keys.signing_key and keys.pkcs11 both name a signing key: set exactly one".into(),
+            ),
+            (None, None) => Err(
+                "keys.signing_key (a key file) or keys.pkcs11 (a key in a PKCS#11 token) is required unless keys.dev_pki = true"
+                    .into(),
+            ),
+            _ if self.signing_chain.is_none() => Err(
+                "keys.signing_chain (the signing certificate, leaf first, trust anchor excluded) is required unless keys.dev_pki = true"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -335,13 +406,8 @@ impl IssuerConfig {
                 );
             }
         }
-        if !self.keys.dev_pki
-            && (self.keys.signing_key.is_none() || self.keys.signing_chain.is_none())
-        {
-            return invalid(
-                "keys.signing_key and keys.signing_chain are required unless keys.dev_pki = true"
-                    .into(),
-            );
+        if let Err(message) = self.keys.validate() {
+            return invalid(message);
         }
         let p = &self.policy;
         for (name, v) in [
@@ -681,6 +747,90 @@ mod tests {
         let e = with("{ path = [\"address\", 0] },");
         assert!(e.contains("contradict"), "{e}");
         assert_eq!(with("{ path = [\"address\", \"postal_code\"] },"), "");
+    }
+
+    /// ISS-SIG-06: outside `dev_pki`, exactly one of `signing_key` and
+    /// `pkcs11` names the signing key, always with `signing_chain`; a
+    /// PKCS#11 key needs every field; `retired_chains` is a list of files.
+    #[test]
+    fn iss_sig_06_signing_key_rules() {
+        assert!(DEFAULT_CONFIG.contains("[keys]\ndev_pki = true\n"));
+        let with_keys = |keys: &str| {
+            let text =
+                DEFAULT_CONFIG.replace("[keys]\ndev_pki = true\n", &format!("[keys]\n{keys}\n"));
+            IssuerConfig::from_toml(&text)
+        };
+        let error = |keys: &str| {
+            with_keys(keys)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let pkcs11 = r#"pkcs11 = { module = "/usr/lib/softhsm/libsofthsm2.so", token_label = "avow", key_label = "signing", pin_env = "AVOW_PKCS11_PIN" }"#;
+        let chain = "signing_chain = \"signing.pem\"";
+
+        // Either kind of key, with its chain.
+        assert_eq!(
+            error(&format!("signing_key = \"signing.key\"\n{chain}")),
+            ""
+        );
+        let config = with_keys(&format!("{pkcs11}\n{chain}"));
+        let token = config
+            .ok()
+            .and_then(|c| c.keys.pkcs11)
+            .map(|p| (p.module, p.token_label, p.key_label, p.pin_env));
+        assert_eq!(
+            token,
+            Some((
+                "/usr/lib/softhsm/libsofthsm2.so".into(),
+                "avow".into(),
+                "signing".into(),
+                "AVOW_PKCS11_PIN".into()
+            ))
+        );
+
+        // Both, neither, no chain.
+        let e = error(&format!("signing_key = \"signing.key\"\n{pkcs11}\n{chain}"));
+        assert!(e.contains("exactly one"), "{e}");
+        let e = error(chain);
+        assert!(
+            e.contains("keys.signing_key") && e.contains("keys.pkcs11"),
+            "{e}"
+        );
+        let e = error(pkcs11);
+        assert!(e.contains("keys.signing_chain"), "{e}");
+        let e = error("signing_key = \"signing.key\"");
+        assert!(e.contains("keys.signing_chain"), "{e}");
+
+        // dev_pki generates the key: naming another one too is refused.
+        let e = error(&format!("dev_pki = true\n{pkcs11}"));
+        assert!(e.contains("dev_pki"), "{e}");
+        let e = error("dev_pki = true\nsigning_key = \"signing.key\"");
+        assert!(e.contains("dev_pki"), "{e}");
+
+        // Every PKCS#11 field is required, none may be empty, no others.
+        let e = error(&format!(
+            "{}\n{chain}",
+            pkcs11.replace(", pin_env = \"AVOW_PKCS11_PIN\"", "")
+        ));
+        assert!(e.contains("pin_env"), "{e}");
+        let e = error(&format!("{}\n{chain}", pkcs11.replace("\"avow\"", "\"\"")));
+        assert!(e.contains("keys.pkcs11.token_label"), "{e}");
+        let e = error(&format!(
+            "{}\n{chain}",
+            pkcs11.replace("pin_env", "pin = \"1234\", pin_env")
+        ));
+        assert!(e.contains("pin"), "a PIN in the file is refused: {e}");
+
+        // Retired chains, with either kind of key (and with the dev PKI).
+        let config = with_keys(&format!(
+            "{pkcs11}\n{chain}\nretired_chains = [\"old-1.pem\", \"old-2.pem\"]"
+        ));
+        assert_eq!(
+            config.ok().map(|c| c.keys.retired_chains),
+            Some(vec![PathBuf::from("old-1.pem"), PathBuf::from("old-2.pem")])
+        );
+        assert_eq!(error("dev_pki = true\nretired_chains = [\"old.pem\"]"), "");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The issuer's `did:web` identifier and DID document (did:web method,
 //! W3C DID Core; ISS-SIG-03), for the `did-web` signature profile.
 
+use crate::keys::PublishedKey;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
@@ -29,24 +30,41 @@ pub fn verification_method(did: &str, kid: &str) -> String {
     format!("{did}#{kid}")
 }
 
-/// The DID document: one verification method with the signing key (`publicKeyJwk`).
-pub fn did_document(did: &str, kid: &str, jwk: serde_json::Value) -> serde_json::Value {
-    let method = verification_method(did, kid);
+/// The DID document: one verification method (`publicKeyJwk`) per
+/// published key — the signing key first, then the keys retired by a
+/// rotation, which stay until the last credential they signed has expired
+/// (SD-JWT §9.8; ISS-SIG-06) — each an `assertionMethod`, with its RFC 7638
+/// thumbprint as fragment.
+pub fn did_document(did: &str, keys: &[PublishedKey]) -> serde_json::Value {
+    let methods: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            serde_json::json!({
+                "id": verification_method(did, &key.kid),
+                "type": "JsonWebKey2020",
+                "controller": did,
+                "publicKeyJwk": key.jwk.to_json(),
+            })
+        })
+        .collect();
+    let assertion: Vec<String> = keys
+        .iter()
+        .map(|key| verification_method(did, &key.kid))
+        .collect();
     serde_json::json!({
         "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
         "id": did,
-        "verificationMethod": [{ "id": method, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": jwk }],
-        "assertionMethod": [method],
+        "verificationMethod": methods,
+        "assertionMethod": assertion,
     })
 }
 
 /// `GET /.well-known/did.json`.
 pub async fn get_did_document(State(state): State<AppState>) -> impl IntoResponse {
     let did = did_web(&state.issuer_id).unwrap_or_default();
-    let jwk = state.keys.signer.public_jwk().to_json();
     (
         [(header::CONTENT_TYPE, "application/did+json")],
-        axum::Json(did_document(&did, &state.keys.kid, jwk)),
+        axum::Json(did_document(&did, &state.keys.published())),
     )
 }
 

@@ -138,15 +138,22 @@ pub fn authorization_server_metadata(
     }
 }
 
+/// JWT VC Issuer Metadata (SD-JWT VC §4; ISS-SIG-02): the signing key and
+/// every retired key still published (`keys.retired_chains`), each under
+/// its RFC 7638 thumbprint as `kid`, so that a credential signed before a
+/// key rotation keeps verifying (SD-JWT §9.8; ISS-SIG-06).
 pub fn jwt_vc_issuer_metadata(issuer_id: &str, keys: &IssuerKeys) -> JwtVcIssuerMetadata {
-    let jwk = keys.signer.public_jwk().to_json_with(&[
-        ("kid", &keys.kid),
-        ("use", "sig"),
-        ("alg", "ES256"),
-    ]);
+    let keys = keys
+        .published()
+        .iter()
+        .map(|key| {
+            key.jwk
+                .to_json_with(&[("kid", &key.kid), ("use", "sig"), ("alg", "ES256")])
+        })
+        .collect();
     JwtVcIssuerMetadata {
         issuer: issuer_id.to_owned(),
-        jwks: JwkSet { keys: vec![jwk] },
+        jwks: JwkSet { keys },
     }
 }
 
