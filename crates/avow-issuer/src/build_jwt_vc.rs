@@ -1,6 +1,8 @@
 //! `BuildJwtVc`: a W3C VC signed as a JWT (`jwt_vc_json`, VCI A.1.1;
 //! ISS-JWTVC-01) for one holder key; the issuer key is conveyed per the
-//! configuration's signature profile, like SD-JWT VC (ISS-SIG-01).
+//! configuration's signature profile, like SD-JWT VC (ISS-SIG-01). Always
+//! bound (`cnf.jwk`): a bearer `jwt_vc_json` configuration is refused at
+//! start-up (`key_proof::validate_configuration`; VCI §12.2.4).
 
 use crate::build_sd_jwt_vc::{CredentialContent, key_conveyance};
 use crate::error::ApiError;

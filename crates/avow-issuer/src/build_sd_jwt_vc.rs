@@ -13,15 +13,41 @@ fn resource(e: ProtocolError) -> ApiError {
     ApiError::at_resource(e)
 }
 
-/// What the issuer decided to put in one credential.
-pub struct CredentialContent<'a> {
+/// What the issuer decided to put in one credential. `K` is its holder
+/// binding: `&EcPublicJwk` (the default) for the formats that always bind a
+/// key (`mso_mdoc`, `jwt_vc_json`), `Option<&EcPublicJwk>` for SD-JWT VC,
+/// `None` being a bearer credential without `cnf` (VCI §12.2.4;
+/// ISS-META-08).
+pub struct CredentialContent<'a, K = &'a EcPublicJwk> {
     pub configuration: &'a CredentialConfigurationConfig,
     pub subject_claims: serde_json::Map<String, serde_json::Value>,
-    pub holder_key: &'a EcPublicJwk,
+    pub holder_key: K,
     pub issued_at: i64,
     pub expires_at: i64,
     /// The `status` claim (Token Status List), when status is on.
     pub status: Option<crate::status_list::StatusEntry>,
+}
+
+impl<'a> CredentialContent<'a, Option<&'a EcPublicJwk>> {
+    /// The same content for a format that needs a holder key; a bearer
+    /// slot here is a configuration start-up validation let through
+    /// (`key_proof::validate_configuration`), answered `500 server_error`.
+    pub fn with_required_key(self) -> Result<CredentialContent<'a>, ApiError> {
+        let Some(holder_key) = self.holder_key else {
+            tracing::error!("a bearer credential was requested of a format that binds a key");
+            return Err(resource(ProtocolError::server_error(
+                "this credential format cannot be issued without a holder key",
+            )));
+        };
+        Ok(CredentialContent {
+            configuration: self.configuration,
+            subject_claims: self.subject_claims,
+            holder_key,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            status: self.status,
+        })
+    }
 }
 
 /// `iss` and the key header of the configuration's signature profile (ISS-SIG-01).
@@ -48,10 +74,12 @@ pub(crate) fn key_conveyance(
     }
 }
 
-/// Signs one SD-JWT VC through the issuer's `Signer`.
+/// Signs one SD-JWT VC through the issuer's `Signer`: `cnf.jwk` is the
+/// holder key, none for a bearer credential (SD-JWT VC §2.2.2: `cnf` is
+/// present only with key binding; VCI §12.2.4, ISS-META-08).
 pub async fn build_sd_jwt_vc(
     state: &IssuerState,
-    content: &CredentialContent<'_>,
+    content: &CredentialContent<'_, Option<&EcPublicJwk>>,
 ) -> Result<String, ApiError> {
     let configuration = content.configuration;
     let (iss, key_header) = key_conveyance(state, configuration.signature_profile);
@@ -61,7 +89,7 @@ pub async fn build_sd_jwt_vc(
         exp: content.expires_at,
         nbf: None,
         vct: configuration.vct.clone().unwrap_or_default(),
-        holder_key: Some(content.holder_key.clone()),
+        holder_key: content.holder_key.cloned(),
         status: content
             .status
             .as_ref()

@@ -58,8 +58,10 @@ pub async fn issue_credential(
             "the access token does not cover this credential configuration",
         )));
     }
-    // One key per credential, in order; nothing consumed unless all verify (key_proof.rs).
-    let keys = verify_proofs(
+    // One key per credential, in order, or a bearer configuration's one
+    // credential without proofs (VCI §8.2, §12.2.4; ISS-META-08); nothing
+    // consumed unless all verify (key_proof.rs).
+    let binding = verify_proofs(
         &state,
         configuration,
         request.proofs.as_ref(),
@@ -83,7 +85,7 @@ pub async fn issue_credential(
             &state,
             &access,
             &configuration_id,
-            &keys,
+            &binding,
             decoded.response_encryption.as_ref(),
         )
         .await;
@@ -95,7 +97,7 @@ pub async fn issue_credential(
         &configuration_id,
         configuration,
         &holder,
-        &keys,
+        &binding,
     )
     .await?;
     tracing::info!(configuration = %configuration_id, count = credentials.len(), "credentials issued");

@@ -33,6 +33,7 @@ use crate::config::{CredentialConfigurationConfig, CredentialFormat, IssuerConfi
 use crate::credential_encryption::ResponseEncryption;
 use crate::dpop::fresh_nonce;
 use crate::error::ApiError;
+use crate::key_proof::HolderBinding;
 use crate::state::{AppState, IssuerState};
 use avow_core::credential::{CredentialResponse, IssuedCredential};
 use avow_core::{ErrorCode, ProtocolError};
@@ -197,12 +198,13 @@ fn resource(e: ProtocolError) -> ApiError {
 
 /// ISS-DEF-01, -02: stores the validated transaction, then answers `202`.
 /// `response_encryption` is the Credential Request's: the `202` is a
-/// Credential Response and is encrypted like any other (VCI §8.3).
+/// Credential Response and is encrypted like any other (VCI §8.3). A
+/// bearer transaction stores no holder key (VCI §12.2.4; ISS-META-08).
 pub async fn defer(
     state: &IssuerState,
     access: &AccessTokenRecord,
     configuration_id: &str,
-    keys: &[EcPublicJwk],
+    binding: &HolderBinding,
     response_encryption: Option<&ResponseEncryption>,
 ) -> Result<Response, ApiError> {
     let now = state.now();
@@ -216,7 +218,7 @@ pub async fn defer(
         configuration_id: configuration_id.to_owned(),
         grant_key: grant_key(access),
         client_id: access.client_id.clone(),
-        holder_keys: keys.iter().map(EcPublicJwk::to_json).collect(),
+        holder_keys: binding.keys().iter().map(EcPublicJwk::to_json).collect(),
         response_encrypted: response_encryption.is_some(),
         interval: i64::try_from(interval).unwrap_or(i64::MAX),
         state: DeferredState::Pending,
@@ -233,7 +235,7 @@ pub async fn defer(
     tracing::info!(
         transaction = %record.id,
         configuration = %configuration_id,
-        keys = keys.len(),
+        keys = binding.keys().len(),
         "credential issuance deferred"
     );
     pending_response(state, &transaction_id, interval, response_encryption)
@@ -431,6 +433,12 @@ async fn build_for_transaction(
                 "the deferred transaction is unreadable",
             ))
         })?;
+    // No keys for a bearer configuration, at least one otherwise; a
+    // configuration that changed its binding since the request is terminal.
+    let binding = HolderBinding::from_stored(configuration, keys).map_err(|reason| {
+        tracing::warn!(transaction = %record.id, reason, "deferred transaction no longer fits its configuration");
+        resource(ProtocolError::credential_request_denied(reason))
+    })?;
     let holder = state
         .store
         .holder(&record.holder_id)
@@ -446,7 +454,7 @@ async fn build_for_transaction(
         &record.configuration_id,
         configuration,
         &holder,
-        &keys,
+        &binding,
     )
     .await
 }

@@ -5,12 +5,15 @@
 //! batch size (`[credential_configurations.X.proofs]`, `[batch]`;
 //! ISS-META-08, -09, -11).
 //!
-//! [`verify_proofs`] returns the keys to bind, one credential each, in proof
-//! order (attestation order for attested keys). Nothing is consumed before
-//! every proof and attestation of the request has verified; then the
-//! `c_nonce`s are consumed once each (ISS-CRED-16, ISS-NONCE-03).
+//! [`verify_proofs`] returns the [`HolderBinding`]: the keys to bind, one
+//! credential each, in proof order (attestation order for attested keys),
+//! or, for a bearer configuration (`proofs.types = []`), no key and one
+//! credential without `cnf` (VCI §8.2, §12.2.4; ISS-META-08). Nothing is
+//! consumed before every proof and attestation of the request has
+//! verified; then the `c_nonce`s are consumed once each (ISS-CRED-16,
+//! ISS-NONCE-03).
 
-use crate::config::CredentialConfigurationConfig;
+use crate::config::{CredentialConfigurationConfig, CredentialFormat};
 use crate::error::ApiError;
 use crate::key_attestation::{AttestationPolicy, verify_key_attestation};
 use crate::state::IssuerState;
@@ -45,7 +48,9 @@ pub const MAX_BATCH_SIZE: u32 = 100;
 #[serde(deny_unknown_fields)]
 pub struct ProofsConfig {
     /// Accepted proof types, `jwt` and/or `attestation`. Default: `["jwt"]`,
-    /// for `mso_mdoc` `["attestation"]` (C-18).
+    /// for `mso_mdoc` `["attestation"]` (C-18). An empty list makes the
+    /// configuration bearer: credentials bound to no key, requested without
+    /// `proofs` (VCI §8.2, §12.2.4; ISS-META-08); `dc+sd-jwt` only.
     #[serde(default)]
     pub types: Option<Vec<String>>,
     /// Demand a key attestation (WUA) with at least one of these values
@@ -106,6 +111,16 @@ impl CredentialConfigurationConfig {
         }
     }
 
+    /// Whether the configuration issues bearer credentials: `proofs.types =
+    /// []` (VCI §12.2.4: no `cryptographic_binding_methods_supported`, no
+    /// `proof_types_supported`; ISS-META-08).
+    pub fn is_bearer(&self) -> bool {
+        self.proofs
+            .as_ref()
+            .and_then(|p| p.types.as_ref())
+            .is_some_and(Vec::is_empty)
+    }
+
     /// `key_attestations_required`, when the configuration demands one.
     pub fn key_attestations_required(&self) -> Option<&KeyAttestationsRequired> {
         self.proofs
@@ -114,12 +129,30 @@ impl CredentialConfigurationConfig {
     }
 }
 
-/// Start-up checks of one configuration's `proofs` table.
+/// Start-up checks of one configuration's `proofs` table. `types = []`
+/// (bearer, VCI §12.2.4) is refused for `mso_mdoc` (the MSO needs a
+/// `deviceKeyInfo`, ISO 18013-5), for `jwt_vc_json` (its builder
+/// always binds `cnf.jwk`) and together with `key_attestations_required`
+/// (nothing to attest).
 pub fn validate_configuration(id: &str, c: &CredentialConfigurationConfig) -> Result<(), String> {
+    if c.is_bearer() {
+        return match c.format {
+            CredentialFormat::DcSdJwt if c.key_attestations_required().is_some() => Err(format!(
+                "credential configuration {id}: proofs.key_attestations_required needs proof types: a bearer configuration (proofs.types = []) binds no key to attest"
+            )),
+            CredentialFormat::DcSdJwt => Ok(()),
+            CredentialFormat::MsoMdoc => Err(format!(
+                "credential configuration {id}: an mso_mdoc configuration cannot be bearer (proofs.types = []): the mdoc needs a deviceKey"
+            )),
+            CredentialFormat::JwtVcJson => Err(format!(
+                "credential configuration {id}: bearer jwt_vc_json (proofs.types = []) is not supported: only dc+sd-jwt credentials are issued without cnf"
+            )),
+        };
+    }
     let types = c.proof_types();
     if types.is_empty() {
         return Err(format!(
-            "credential configuration {id}: proofs.types is empty (bearer credentials are not supported)"
+            "credential configuration {id}: proofs.types is empty"
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -143,12 +176,29 @@ pub fn validate_configuration(id: &str, c: &CredentialConfigurationConfig) -> Re
     Ok(())
 }
 
+/// `cryptographic_binding_methods_supported` of one configuration (VCI
+/// §12.2.4; ISS-META-08): `jwk` for `dc+sd-jwt` and `jwt_vc_json`,
+/// `cose_key` for `mso_mdoc`; empty (omitted) for a bearer configuration.
+pub fn cryptographic_binding_methods_supported(c: &CredentialConfigurationConfig) -> Vec<String> {
+    if c.is_bearer() {
+        return Vec::new();
+    }
+    vec![match c.format {
+        CredentialFormat::DcSdJwt | CredentialFormat::JwtVcJson => "jwk".into(),
+        CredentialFormat::MsoMdoc => "cose_key".into(),
+    }]
+}
+
 /// `proof_types_supported` of one configuration (ISS-META-08, -09): the
 /// `attestation` type always names its (possibly empty) requirements, `jwt`
-/// only when the configuration demands a key attestation.
+/// only when the configuration demands a key attestation; empty (omitted)
+/// for a bearer configuration (VCI §12.2.4).
 pub fn proof_types_supported(
     c: &CredentialConfigurationConfig,
 ) -> BTreeMap<String, ProofTypeMetadata> {
+    if c.is_bearer() {
+        return BTreeMap::new();
+    }
     let required = c.key_attestations_required();
     c.proof_types()
         .into_iter()
@@ -203,15 +253,71 @@ struct ProvenKeys {
     attested: bool,
 }
 
+/// What the credentials of one request are bound to (VCI §8.2, §12.2.4;
+/// ISS-META-08). A bound configuration always yields at least one key
+/// ([`verify_proofs`] refuses otherwise); only a bearer configuration
+/// yields [`HolderBinding::Bearer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HolderBinding {
+    /// One credential per key, in proof order, each with `cnf` (never empty).
+    Keys(Vec<EcPublicJwk>),
+    /// A bearer configuration: one credential, no `cnf`.
+    Bearer,
+}
+
+impl HolderBinding {
+    /// The keys to bind; none for [`HolderBinding::Bearer`] (the form the
+    /// deferred transaction stores).
+    pub fn keys(&self) -> &[EcPublicJwk] {
+        match self {
+            Self::Keys(keys) => keys,
+            Self::Bearer => &[],
+        }
+    }
+
+    /// Restores a stored binding (a deferred transaction's keys) for
+    /// `configuration` as it is now: no keys for a bearer configuration, at
+    /// least one for a bound one; `Err` if the configuration changed its
+    /// binding since the request.
+    pub fn from_stored(
+        configuration: &CredentialConfigurationConfig,
+        keys: Vec<EcPublicJwk>,
+    ) -> Result<Self, &'static str> {
+        match (configuration.is_bearer(), keys.is_empty()) {
+            (true, true) => Ok(Self::Bearer),
+            (false, false) => Ok(Self::Keys(keys)),
+            (true, false) => {
+                Err("the credential configuration is bearer now, the request proved keys")
+            }
+            (false, true) => {
+                Err("the credential configuration binds keys now, the request proved none")
+            }
+        }
+    }
+}
+
 /// Verifies the request's `proofs` against `configuration` (ISS-CRED-07,
 /// -08, ISS-PROOF, ISS-KATT, ISS-PATT, ISS-BATCH-01, -02) and consumes their
 /// `c_nonce`s once (ISS-NONCE-03). Returns the keys to bind, in order.
+///
+/// A bearer configuration publishes no `proof_types_supported`, so the
+/// wallet omits `proofs` (VCI §8.2; WAL-CRED-03): without `proofs` it is
+/// [`HolderBinding::Bearer`]; with them `400 invalid_credential_request`
+/// (the legacy `proof` is refused alike when the request is parsed).
 pub async fn verify_proofs(
     state: &IssuerState,
     configuration: &CredentialConfigurationConfig,
     proofs: Option<&Proofs>,
     client_id: Option<&str>,
-) -> Result<Vec<EcPublicJwk>, ApiError> {
+) -> Result<HolderBinding, ApiError> {
+    if configuration.is_bearer() {
+        return match proofs {
+            None => Ok(HolderBinding::Bearer),
+            Some(_) => Err(resource(ProtocolError::invalid_credential_request(
+                "this configuration issues bearer credentials: send no proofs",
+            ))),
+        };
+    }
     let Some(proofs) = proofs else {
         return Err(invalid(
             "proofs is required for this credential configuration",
@@ -260,6 +366,10 @@ pub async fn verify_proofs(
             (verified.keys, vec![nonce], statuses)
         }
     };
+    // A bound configuration never issues without a key (VCI §8.2).
+    if keys.is_empty() {
+        return Err(invalid("the proofs prove no key"));
+    }
     // ISS-BATCH-01, ISS-KATT-08 (a last guard: each path checked already).
     if keys.len() > max_keys {
         return Err(invalid(format!(
@@ -274,7 +384,7 @@ pub async fn verify_proofs(
             .map_err(|e| invalid(format!("the key attestation is refused: {e}")))?;
     }
     consume_nonces(state, nonces).await?;
-    Ok(keys)
+    Ok(HolderBinding::Keys(keys))
 }
 
 /// `proofs.jwt` (App. F.1): plain proofs, one key each, or one proof
@@ -523,4 +633,104 @@ async fn consume_nonces(state: &IssuerState, mut nonces: Vec<String>) -> Result<
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use avow_crypto::Signer;
+
+    /// A configuration of `format` with the `proofs` table `proofs` (TOML).
+    fn configuration(format: &str, proofs: &str) -> CredentialConfigurationConfig {
+        let (kind, value) = match format {
+            "mso_mdoc" => ("doctype", "\"org.iso.18013.5.1.mDL\""),
+            "jwt_vc_json" => ("credential_definition_type", "[\"VerifiableCredential\"]"),
+            _ => ("vct", "\"urn:example:vct\""),
+        };
+        toml::from_str(&format!(
+            "format = \"{format}\"\nscope = \"s\"\nlifetime = 3600\n{kind} = {value}\nproofs = {proofs}\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// VCI §12.2.4, ISS-META-08: `types = []` is a bearer SD-JWT VC
+    /// configuration, publishing neither binding methods nor proof types.
+    #[test]
+    fn bearer_sd_jwt_vc_is_accepted_and_publishes_neither() {
+        let c = configuration("dc+sd-jwt", "{ types = [] }");
+        assert!(c.is_bearer());
+        assert_eq!(validate_configuration("b", &c), Ok(()));
+        assert!(cryptographic_binding_methods_supported(&c).is_empty());
+        assert!(proof_types_supported(&c).is_empty());
+        let bound = configuration("dc+sd-jwt", "{ types = [\"jwt\"] }");
+        assert!(!bound.is_bearer());
+        assert_eq!(cryptographic_binding_methods_supported(&bound), ["jwk"]);
+        assert_eq!(
+            proof_types_supported(&bound).keys().collect::<Vec<_>>(),
+            ["jwt"]
+        );
+        // No proofs table at all keeps the default binding.
+        let mut default = bound.clone();
+        default.proofs = None;
+        assert!(!default.is_bearer());
+    }
+
+    /// An mdoc needs a deviceKey; a bearer configuration has no key to
+    /// attest; the jwt_vc_json builder always binds `cnf.jwk`.
+    #[test]
+    fn bearer_is_refused_for_mdoc_jwt_vc_and_key_attestations() {
+        for c in [
+            configuration("mso_mdoc", "{ types = [] }"),
+            configuration("jwt_vc_json", "{ types = [] }"),
+            configuration(
+                "dc+sd-jwt",
+                "{ types = [], key_attestations_required = {} }",
+            ),
+            configuration(
+                "dc+sd-jwt",
+                "{ types = [], key_attestations_required = { key_storage = [\"iso_18045_high\"] } }",
+            ),
+        ] {
+            assert!(
+                validate_configuration("b", &c).is_err(),
+                "{:?} {:?} must be refused",
+                c.format,
+                c.proofs
+            );
+        }
+        // The same through the start-up check of the whole file.
+        let text = crate::config::DEFAULT_CONFIG.replace(
+            r#"proofs = { types = ["attestation"] }"#,
+            r#"proofs = { types = [] }"#,
+        );
+        assert_ne!(text, crate::config::DEFAULT_CONFIG);
+        let refused = crate::config::IssuerConfig::from_toml(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("deviceKey"), "{refused}");
+    }
+
+    /// A deferred transaction's stored keys against the configuration now.
+    #[test]
+    fn holder_binding_from_stored_keys() {
+        let bearer = configuration("dc+sd-jwt", "{ types = [] }");
+        let bound = configuration("dc+sd-jwt", "{ types = [\"jwt\"] }");
+        let key = avow_crypto::SoftwareSigner::generate()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .public_jwk()
+            .clone();
+        assert_eq!(
+            HolderBinding::from_stored(&bearer, vec![]),
+            Ok(HolderBinding::Bearer)
+        );
+        assert_eq!(
+            HolderBinding::from_stored(&bound, vec![key.clone()]),
+            Ok(HolderBinding::Keys(vec![key.clone()]))
+        );
+        assert!(HolderBinding::from_stored(&bearer, vec![key.clone()]).is_err());
+        assert!(HolderBinding::from_stored(&bound, vec![]).is_err());
+        assert!(HolderBinding::Bearer.keys().is_empty());
+        assert_eq!(HolderBinding::Keys(vec![key.clone()]).keys(), [key]);
+    }
 }

@@ -35,11 +35,10 @@ pub fn credential_issuer_metadata(
                     .credential_definition_type
                     .clone()
                     .map(|types| avow_core::metadata::CredentialDefinition { types }),
-                // ISS-META-08: jwk for SD-JWT VC, cose_key for mdoc.
-                cryptographic_binding_methods_supported: vec![match c.format {
-                    CredentialFormat::DcSdJwt | CredentialFormat::JwtVcJson => "jwk".into(),
-                    CredentialFormat::MsoMdoc => "cose_key".into(),
-                }],
+                // ISS-META-08: jwk for SD-JWT VC, cose_key for mdoc; none
+                // for a bearer configuration (key_proof.rs).
+                cryptographic_binding_methods_supported:
+                    crate::key_proof::cryptographic_binding_methods_supported(c),
                 // ISS-MDOC-06: COSE ES256 (-7) and ESP256 (-9) for mdoc.
                 credential_signing_alg_values_supported: match c.format {
                     CredentialFormat::DcSdJwt | CredentialFormat::JwtVcJson => {

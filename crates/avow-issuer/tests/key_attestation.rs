@@ -284,8 +284,9 @@ fn proofs_and_batch_configuration_is_checked() {
             r#"proofs = { types = ["ldp_vp"] }"#,
         ),
         (
+            // Bearer (no proof types) cannot demand a key attestation.
             r#"proofs = { types = ["jwt"] }"#,
-            r#"proofs = { types = [] }"#,
+            r#"proofs = { types = [], key_attestations_required = {} }"#,
         ),
         (
             r#"proofs = { types = ["jwt"] }"#,

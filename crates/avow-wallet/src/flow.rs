@@ -9,7 +9,7 @@ use crate::error::WalletError;
 use crate::issuer::IssuerInfo;
 use crate::offer::resolve_offer;
 use crate::store::{CredentialStore, StoredCredential, StoredGrant};
-use crate::validate::{ValidationContext, validate_sd_jwt_vc_with};
+use crate::validate::{ExpectedBinding, ValidationContext, validate_sd_jwt_vc_with};
 use avow_core::authorization::AuthorizationDetail;
 use avow_core::credential::{CredentialResponse, CredentialSelector};
 use avow_core::metadata::FORMAT_DC_SD_JWT;
@@ -517,19 +517,33 @@ impl<'a> IssuanceSession<'a> {
         selector: &CredentialSelector,
         proofs: &avow_core::credential::Proofs,
     ) -> Result<CredentialResponse, WalletError> {
+        self.request_credential_proving(selector, Some(proofs))
+            .await
+    }
+
+    /// Credential Request with `proofs`, or without them for a bearer
+    /// configuration, one without `proof_types_supported` (VCI §8.2,
+    /// §12.2.4; WAL-CRED-03: omitted when the configuration has none).
+    pub async fn request_credential_proving(
+        &self,
+        selector: &CredentialSelector,
+        proofs: Option<&avow_core::credential::Proofs>,
+    ) -> Result<CredentialResponse, WalletError> {
         let token = self
             .access_token()
             .ok_or_else(|| WalletError::UnexpectedResponse("no access token yet".into()))?;
         let token = token.as_str();
-        let proofs = crate::key_proofs::proofs_json(proofs);
-        let body = match selector {
+        let mut body = match selector {
             CredentialSelector::ConfigurationId(id) => {
-                serde_json::json!({ "credential_configuration_id": id, "proofs": proofs })
+                serde_json::json!({ "credential_configuration_id": id })
             }
             CredentialSelector::Identifier(id) => {
-                serde_json::json!({ "credential_identifier": id, "proofs": proofs })
+                serde_json::json!({ "credential_identifier": id })
             }
         };
+        if let (Some(proofs), Some(object)) = (proofs, body.as_object_mut()) {
+            object.insert("proofs".into(), crate::key_proofs::proofs_json(proofs));
+        }
         let url = self.info.metadata.credential_endpoint.clone();
         // WAL-CRED-08 … -10, -12: encrypted when required or preferred; a
         // fresh ephemeral key per request; one retry with encryption on
@@ -1101,8 +1115,21 @@ impl Wallet {
         .await?;
         // WAL-CRED-11: a refresh during the request rotated the refresh token.
         let grant = grant.map(|g| session.current_grant(g));
+        // A bearer configuration (VCI §12.2.4): no key was proven, one
+        // credential is expected, bound to nothing (WAL-CRED-03).
+        let bearer = matches!(
+            crate::key_proofs::ProofMethod::for_configuration(configuration),
+            Ok(crate::key_proofs::ProofMethod::Bearer)
+        );
         // ---- deferred issuance (deferred.rs): WAL-DEF-01 ----
         if response.credentials.is_none() && response.transaction_id.is_some() {
+            // A pending transaction keeps holder keys to validate against;
+            // a bearer one has none, which its retrieval cannot match yet.
+            if bearer {
+                return Err(WalletError::UnexpectedResponse(
+                    "the issuer deferred a bearer credential: deferred bearer issuance is not supported by this wallet".into(),
+                ));
+            }
             return Err(crate::deferred::persist(
                 self,
                 session,
@@ -1116,13 +1143,20 @@ impl Wallet {
         // ---- end deferred issuance ----
         let notification_id = response.notification_id.clone();
         let issued = response.credentials.unwrap_or_default();
+        // WAL-VAL-05: credential `i` is bound to key `i`; a bearer
+        // configuration's one credential to none.
+        let slots: Vec<Option<SoftwareSigner>> = if bearer {
+            vec![None]
+        } else {
+            holder_keys.into_iter().map(Some).collect()
+        };
         // WAL-NOTIF-02: any failure from here on is reported (notify.rs).
-        let count = crate::key_proofs::check_count(issued.len(), holder_keys.len());
+        let count = crate::key_proofs::check_count(issued.len(), slots.len());
         crate::notify::on_failure(session, notification_id.as_deref(), count).await?;
         let mut received = Vec::with_capacity(issued.len());
-        for (issued, holder_key) in issued.into_iter().zip(holder_keys) {
+        for (issued, holder_key) in issued.into_iter().zip(slots) {
             let one = self
-                .receive_one(
+                .receive_credential(
                     &session.info,
                     configuration_id,
                     configuration,
@@ -1163,6 +1197,46 @@ impl Wallet {
         notification_id: Option<String>,
         grant: Option<StoredGrant>,
     ) -> Result<ReceivedCredential, WalletError> {
+        self.receive_credential(
+            info,
+            configuration_id,
+            configuration,
+            expected,
+            issued,
+            Some(holder_key),
+            notification_id,
+            grant,
+        )
+        .await
+    }
+
+    /// [`Self::receive_one`], `holder_key` being `None` for the credential
+    /// of a bearer configuration (VCI §12.2.4): then `cnf` is not checked
+    /// (WAL-VAL-03 binds the credentials of bound configurations), the
+    /// signature, times, type, mandatory claims and status still are, and
+    /// the stored credential has no holder key (empty `holder_key_pkcs8`
+    /// and `holder_key_thumbprint`). An mdoc always needs its key.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn receive_credential(
+        &self,
+        info: &IssuerInfo,
+        configuration_id: &str,
+        configuration: &avow_core::metadata::CredentialConfiguration,
+        expected: &ExpectedType,
+        issued: avow_core::credential::IssuedCredential,
+        holder_key: Option<SoftwareSigner>,
+        notification_id: Option<String>,
+        grant: Option<StoredGrant>,
+    ) -> Result<ReceivedCredential, WalletError> {
+        let binding = match &holder_key {
+            Some(key) => ExpectedBinding::Key(key.public_jwk()),
+            None if !configuration.binds_keys() => ExpectedBinding::Bearer,
+            None => {
+                return Err(WalletError::Validation(
+                    "a credential of a configuration that binds keys came without a key proven for it".into(),
+                ));
+            }
+        };
         let credential = issued
             .credential
             .as_str()
@@ -1181,7 +1255,7 @@ impl Wallet {
                         trust_anchors: &self.options.trust_anchors,
                         credential_issuer: &metadata.credential_issuer,
                         expected_vct,
-                        holder_key: holder_key.public_jwk(),
+                        holder_key: binding,
                         now,
                         skew: self.options.clock_skew,
                     },
@@ -1199,11 +1273,17 @@ impl Wallet {
                 (VerifiedCredential::SdJwtVc(verified), claims, exp)
             }
             ExpectedType::Doctype(doctype) => {
+                // ISO 18013-5: an mdoc is always bound to its deviceKey.
+                let ExpectedBinding::Key(device_key) = binding else {
+                    return Err(WalletError::Validation(
+                        "an mdoc needs a deviceKey: a bearer mso_mdoc configuration is not supported".into(),
+                    ));
+                };
                 let verified = crate::validate::validate_mdoc(
                     &credential,
                     &self.options.trust_anchors,
                     doctype,
-                    holder_key.public_jwk(),
+                    device_key,
                     now,
                     self.options.clock_skew,
                 )?;
@@ -1228,7 +1308,7 @@ impl Wallet {
                         trust_anchors: &self.options.trust_anchors,
                         credential_issuer: &metadata.credential_issuer,
                         expected_vct: "",
-                        holder_key: holder_key.public_jwk(),
+                        holder_key: binding,
                         now,
                         skew: self.options.clock_skew,
                     },
@@ -1270,8 +1350,14 @@ impl Wallet {
                 .as_ref()
                 .and_then(|m| display_name(&m.display)),
             credential,
-            holder_key_pkcs8: avow_crypto::b64::encode(holder_key.to_pkcs8()?),
-            holder_key_thumbprint: holder_key.public_jwk().thumbprint(),
+            holder_key_pkcs8: match &holder_key {
+                Some(key) => avow_crypto::b64::encode(key.to_pkcs8()?),
+                None => String::new(),
+            },
+            holder_key_thumbprint: holder_key
+                .as_ref()
+                .map(|key| key.public_jwk().thumbprint())
+                .unwrap_or_default(),
             received_at: self.clock.now(),
             expires_at,
             notification_id,

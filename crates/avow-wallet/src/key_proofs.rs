@@ -8,7 +8,10 @@
 //!   attestation (WUA) of every holder key, carrying the `c_nonce`;
 //! * `jwt` with `key_attestations_required`: one `jwt` proof signed by the
 //!   first key, its `key_attestation` header the WUA of every key (C-19);
-//! * `jwt` otherwise: one `jwt` proof per key.
+//! * `jwt` otherwise: one `jwt` proof per key;
+//! * neither `proof_types_supported` nor `cryptographic_binding_methods_supported`
+//!   (a bearer configuration, VCI §12.2.4): no key, no `proofs` in the
+//!   request (VCI §8.2; WAL-CRED-03), one credential without `cnf`.
 //!
 //! Batch (WAL-CRED-07): `n` = the keys wanted, at most the issuer's
 //! `batch_size` (1 without batch issuance), each key fresh (WAL-KEY-01), all
@@ -41,12 +44,27 @@ pub enum ProofMethod {
     JwtWithKeyAttestation(KeyAttestationsRequired),
     /// `proofs.attestation` with one WUA of all keys.
     Attestation(KeyAttestationsRequired),
+    /// A bearer configuration: no holder key and no `proofs` (VCI §8.2,
+    /// §12.2.4; WAL-CRED-03); one credential, bound to nothing.
+    Bearer,
 }
 
 impl ProofMethod {
     /// The method the configuration asks for (WAL-CRED-03, -05, -06).
+    /// Without `proof_types_supported` the configuration is bearer, unless
+    /// it names `cryptographic_binding_methods_supported`, which VCI
+    /// §12.2.4 forbids without proof types: that is refused.
     pub fn for_configuration(configuration: &CredentialConfiguration) -> Result<Self, WalletError> {
         let types = &configuration.proof_types_supported;
+        if types.is_empty() {
+            return if configuration.binds_keys() {
+                Err(WalletError::Metadata(
+                    "the configuration has cryptographic_binding_methods_supported but no proof_types_supported".into(),
+                ))
+            } else {
+                Ok(Self::Bearer)
+            };
+        }
         let usable = |name: &str| {
             types.get(name).filter(|p| {
                 p.proof_signing_alg_values_supported
@@ -67,11 +85,6 @@ impl ProofMethod {
             };
             return Ok(Self::Attestation(required));
         }
-        if types.is_empty() {
-            return Err(WalletError::Metadata(
-                "the configuration binds no key (no proof_types_supported): bearer credentials are not supported".into(),
-            ));
-        }
         Err(WalletError::Metadata(format!(
             "no proof type this wallet supports (jwt or attestation with {PROOF_ALG})"
         )))
@@ -79,7 +92,7 @@ impl ProofMethod {
 
     /// Whether the wallet provider must attest the keys (WAL-KEY-03).
     pub fn needs_key_attestation(&self) -> bool {
-        !matches!(self, Self::Jwt)
+        !matches!(self, Self::Jwt | Self::Bearer)
     }
 }
 
@@ -89,12 +102,17 @@ fn requirements(value: &Value) -> Result<KeyAttestationsRequired, WalletError> {
 }
 
 /// How many keys (and credentials) to ask for: `wanted`, at most the
-/// issuer's `batch_size` (1 without batch issuance), at least 1 (WAL-CRED-07).
+/// issuer's `batch_size` (1 without batch issuance), at least 1
+/// (WAL-CRED-07); a bearer request asks for one credential and no key, so
+/// it counts as 1.
 pub fn key_count(
     metadata: &CredentialIssuerMetadata,
     method: &ProofMethod,
     wanted: usize,
 ) -> usize {
+    if *method == ProofMethod::Bearer {
+        return 1;
+    }
     let batch = metadata
         .batch_credential_issuance
         .as_ref()
@@ -192,6 +210,11 @@ pub async fn build_proofs(
         ProofMethod::JwtWithKeyAttestation(accepted) | ProofMethod::Attestation(accepted) => {
             accepted
         }
+        ProofMethod::Bearer => {
+            return Err(WalletError::Metadata(
+                "a bearer configuration takes no proofs (WAL-CRED-03)".into(),
+            ));
+        }
     };
     let provider = ctx.provider.ok_or_else(|| {
         WalletError::Metadata(
@@ -225,7 +248,9 @@ pub fn proofs_json(proofs: &Proofs) -> Value {
 /// Fresh holder keys, a `c_nonce`, the proofs and the Credential Request;
 /// one retry with a fresh nonce on `invalid_nonce`, and one after a token
 /// refresh on DPoP 401 `invalid_token` (VCI §8.3.1.2; WAL-CRED-11). Returns
-/// the response and the keys in the order they were proven.
+/// the response and the keys in the order they were proven. For a bearer
+/// configuration ([`ProofMethod::Bearer`]) no key, no `c_nonce` and no
+/// `proofs` (VCI §8.2; WAL-CRED-03): the keys returned are none.
 pub async fn request_credentials(
     session: &IssuanceSession<'_>,
     configuration: &CredentialConfiguration,
@@ -235,8 +260,13 @@ pub async fn request_credentials(
     now: i64,
 ) -> Result<(CredentialResponse, Vec<SoftwareSigner>), WalletError> {
     let method = ProofMethod::for_configuration(configuration)?;
-    let n = key_count(&session.info.metadata, &method, wanted);
-    // WAL-KEY-01: a fresh key per credential instance.
+    let bearer = method == ProofMethod::Bearer;
+    // WAL-KEY-01: a fresh key per credential instance; none for bearer.
+    let n = if bearer {
+        0
+    } else {
+        key_count(&session.info.metadata, &method, wanted)
+    };
     let holder_keys = (0..n)
         .map(|_| SoftwareSigner::generate())
         .collect::<Result<Vec<_>, _>>()?;
@@ -249,9 +279,16 @@ pub async fn request_credentials(
     let mut nonce_retry = false;
     let mut token_retry = false;
     loop {
-        let c_nonce = session.fetch_c_nonce().await?;
-        let proofs = build_proofs(&method, &holder_keys, &c_nonce, &ctx).await?;
-        match session.request_credential_with(selector, &proofs).await {
+        let proofs = if bearer {
+            None
+        } else {
+            let c_nonce = session.fetch_c_nonce().await?;
+            Some(build_proofs(&method, &holder_keys, &c_nonce, &ctx).await?)
+        };
+        match session
+            .request_credential_proving(selector, proofs.as_ref())
+            .await
+        {
             Err(e) if e.protocol_error() == Some("invalid_nonce") && !nonce_retry => {
                 nonce_retry = true;
             }
@@ -346,6 +383,48 @@ mod tests {
         );
         assert_eq!(m(configuration(&[("di_vp", None)])), None);
         assert_eq!(m(configuration(&[])), None);
+    }
+
+    /// VCI §12.2.4, WAL-CRED-03: neither member → bearer, no proofs, one
+    /// credential; binding methods without proof types are refused.
+    #[test]
+    fn a_configuration_without_proof_types_is_bearer() {
+        let bearer: CredentialConfiguration =
+            serde_json::from_value(json!({ "format": "dc+sd-jwt", "vct": "urn:x" }))
+                .expect("configuration");
+        assert_eq!(
+            ProofMethod::for_configuration(&bearer).ok(),
+            Some(ProofMethod::Bearer)
+        );
+        assert!(!ProofMethod::Bearer.needs_key_attestation());
+        let mut metadata: CredentialIssuerMetadata = serde_json::from_value(json!({
+            "credential_issuer": "https://i.example",
+            "credential_endpoint": "https://i.example/credential",
+            "credential_configurations_supported": {},
+            "batch_credential_issuance": { "batch_size": 10 },
+        }))
+        .expect("metadata");
+        assert_eq!(key_count(&metadata, &ProofMethod::Bearer, 5), 1);
+        metadata.batch_credential_issuance = None;
+        assert_eq!(key_count(&metadata, &ProofMethod::Bearer, 0), 1);
+        // Binding methods without proof types contradict VCI §12.2.4.
+        assert!(ProofMethod::for_configuration(&configuration(&[])).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_bearer_configuration_builds_no_proofs() {
+        let keys = [SoftwareSigner::generate().expect("key")];
+        let ctx = ProofContext {
+            credential_issuer: "https://i.example",
+            client_id: None,
+            now: 1_800_000_000,
+            provider: None,
+        };
+        assert!(
+            build_proofs(&ProofMethod::Bearer, &keys, "n", &ctx)
+                .await
+                .is_err()
+        );
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! in the issuer's JWT VC Issuer Metadata or, when the issuer serves none,
 //! in the JWK Set at the `jwks_uri` of its authorization server's metadata;
 //! or a `did:web` DID document of the issuer's own host. Then the SD-JWT VC
-//! verifies, is bound to a key of this request and carries every claim the
-//! configuration declares `mandatory` (OID4VCI App. B.2).
+//! verifies, is bound to a key of this request (WAL-VAL-03; not for a
+//! bearer configuration, VCI §12.2.4: [`ExpectedBinding::Bearer`]) and
+//! carries every claim the configuration declares `mandatory` (OID4VCI
+//! App. B.2).
 
 use crate::client::HttpClient;
 use crate::error::WalletError;
@@ -14,13 +16,48 @@ use avow_crypto::x509::TrustAnchors;
 use avow_crypto::{AlgorithmAllowList, CompactJws, EcPublicJwk};
 use avow_formats::sd_jwt_vc::{self, VerifiedSdJwtVc};
 
-pub struct ValidationContext<'a> {
+/// What an issued credential must be bound to (WAL-VAL-03).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedBinding<'a> {
+    /// `cnf.jwk` is this key, one the wallet proved in this request.
+    Key(&'a EcPublicJwk),
+    /// A bearer configuration, without `cryptographic_binding_methods_supported`
+    /// and `proof_types_supported` (VCI §12.2.4): the wallet proved no key,
+    /// so `cnf` is not checked; signature, times and type still are.
+    Bearer,
+}
+
+impl<'a> From<&'a EcPublicJwk> for ExpectedBinding<'a> {
+    fn from(key: &'a EcPublicJwk) -> Self {
+        Self::Key(key)
+    }
+}
+
+/// What a credential is validated against. `holder_key` is what it must be
+/// bound to: the wallet's key (`&EcPublicJwk`, the default), or an
+/// [`ExpectedBinding`], which can also be [`ExpectedBinding::Bearer`].
+pub struct ValidationContext<'a, B = &'a EcPublicJwk> {
     pub trust_anchors: &'a TrustAnchors,
     pub credential_issuer: &'a str,
     pub expected_vct: &'a str,
-    pub holder_key: &'a EcPublicJwk,
+    pub holder_key: B,
     pub now: i64,
     pub skew: i64,
+}
+
+/// WAL-VAL-03: `cnf.jwk` (`found`) is the key the wallet proved; any or
+/// none for a bearer configuration.
+fn check_binding(
+    found: Option<&EcPublicJwk>,
+    expected: ExpectedBinding<'_>,
+) -> Result<(), WalletError> {
+    match expected {
+        ExpectedBinding::Key(key) if found == Some(key) => Ok(()),
+        ExpectedBinding::Key(_) => Err(invalid(
+            "the credential is not bound to the key the wallet proved",
+        )),
+        ExpectedBinding::Bearer => Ok(()),
+    }
 }
 
 fn invalid(message: impl Into<String>) -> WalletError {
@@ -40,10 +77,10 @@ pub enum IssuerKeySource {
 
 /// Verifies an SD-JWT VC (WAL-VAL-01 … -03) without the `jwks_uri`
 /// fallback of [`validate_sd_jwt_vc_with`].
-pub async fn validate_sd_jwt_vc(
+pub async fn validate_sd_jwt_vc<'a, B: Copy + Into<ExpectedBinding<'a>>>(
     client: &HttpClient,
     credential: &str,
-    ctx: &ValidationContext<'_>,
+    ctx: &ValidationContext<'a, B>,
 ) -> Result<(VerifiedSdJwtVc, IssuerKeySource), WalletError> {
     validate_sd_jwt_vc_with(client, credential, ctx, None).await
 }
@@ -51,11 +88,11 @@ pub async fn validate_sd_jwt_vc(
 /// Verifies an SD-JWT VC (SD-JWT VC §2.4, §2.5; WAL-VAL-01 … -03): the
 /// issuer key through [`resolve_issuer_key_with`], `as_jwks_uri` being the
 /// `jwks_uri` of the issuer's authorization server metadata (the fallback
-/// of WAL-VAL-02), then signature, times, `vct` and `cnf`.
-pub async fn validate_sd_jwt_vc_with(
+/// of WAL-VAL-02), then signature, times, `vct` and `cnf` (unless bearer).
+pub async fn validate_sd_jwt_vc_with<'a, B: Copy + Into<ExpectedBinding<'a>>>(
     client: &HttpClient,
     credential: &str,
-    ctx: &ValidationContext<'_>,
+    ctx: &ValidationContext<'a, B>,
     as_jwks_uri: Option<&str>,
 ) -> Result<(VerifiedSdJwtVc, IssuerKeySource), WalletError> {
     let peeked = sd_jwt_vc::peek(credential).map_err(|e| invalid(e.to_string()))?;
@@ -81,23 +118,19 @@ pub async fn validate_sd_jwt_vc_with(
     if !verified.is_of_type(ctx.expected_vct) {
         return Err(invalid("vct is not the one of the requested configuration"));
     }
-    if verified.holder_key.as_ref() != Some(ctx.holder_key) {
-        return Err(invalid(
-            "the credential is not bound to the key the wallet proved",
-        ));
-    }
+    check_binding(verified.holder_key.as_ref(), ctx.holder_key.into())?;
     Ok((verified, source))
 }
 
 /// A `jwt_vc_json` credential (VCI A.1.1): the issuer key through
 /// [`resolve_issuer_key`] from the JWT's header, the signature and times,
-/// every configured `type` present, and `cnf.jwk` the key the wallet proved.
-/// `ctx.expected_vct` is not used.
-pub async fn validate_jwt_vc(
+/// every configured `type` present, and `cnf.jwk` the key the wallet proved
+/// (unless bearer). `ctx.expected_vct` is not used.
+pub async fn validate_jwt_vc<'a, B: Copy + Into<ExpectedBinding<'a>>>(
     client: &HttpClient,
     credential: &str,
     expected_types: &[String],
-    ctx: &ValidationContext<'_>,
+    ctx: &ValidationContext<'a, B>,
 ) -> Result<(avow_formats::jwt_vc::VerifiedJwtVc, IssuerKeySource), WalletError> {
     let jws = CompactJws::parse(credential.trim()).map_err(|e| invalid(e.to_string()))?;
     let payload: serde_json::Value = serde_json::from_slice(jws.payload())
@@ -121,22 +154,18 @@ pub async fn validate_jwt_vc(
             "the credential lacks a type of the requested configuration",
         ));
     }
-    if verified.holder_key.as_ref() != Some(ctx.holder_key) {
-        return Err(invalid(
-            "the credential is not bound to the key the wallet proved",
-        ));
-    }
+    check_binding(verified.holder_key.as_ref(), ctx.holder_key.into())?;
     Ok((verified, source))
 }
 
 /// WAL-VAL-02: the issuer key through a permitted mechanism only, each tied
 /// to the credential issuer the wallet talked to; without the `jwks_uri`
 /// fallback of [`resolve_issuer_key_with`].
-pub async fn resolve_issuer_key(
+pub async fn resolve_issuer_key<B>(
     client: &HttpClient,
     jws: &CompactJws,
     iss: &str,
-    ctx: &ValidationContext<'_>,
+    ctx: &ValidationContext<'_, B>,
 ) -> Result<(EcPublicJwk, IssuerKeySource), WalletError> {
     resolve_issuer_key_with(client, jws, iss, ctx, None).await
 }
@@ -148,11 +177,11 @@ pub async fn resolve_issuer_key(
 /// be `iss`, and only when the issuer serves no such metadata (any answer
 /// but 200) in the JWK Set at `as_jwks_uri`, the `jwks_uri` of the
 /// authorization server metadata the wallet discovered for this issuer.
-pub async fn resolve_issuer_key_with(
+pub async fn resolve_issuer_key_with<B>(
     client: &HttpClient,
     jws: &CompactJws,
     iss: &str,
-    ctx: &ValidationContext<'_>,
+    ctx: &ValidationContext<'_, B>,
     as_jwks_uri: Option<&str>,
 ) -> Result<(EcPublicJwk, IssuerKeySource), WalletError> {
     if let Some(x5c) = jws.x5c() {
@@ -387,6 +416,22 @@ pub fn validate_mdoc(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// WAL-VAL-03 binds the credentials of bound configurations only: a
+    /// bearer one (VCI §12.2.4) is not checked for `cnf`.
+    #[test]
+    fn wal_val_03_binding_check() {
+        use avow_crypto::Signer;
+        let mine = avow_crypto::SoftwareSigner::generate().expect("key");
+        let other = avow_crypto::SoftwareSigner::generate().expect("key");
+        let mine = mine.public_jwk();
+        let expected = ExpectedBinding::from(mine);
+        assert!(check_binding(Some(mine), expected).is_ok());
+        assert!(check_binding(Some(other.public_jwk()), expected).is_err());
+        assert!(check_binding(None, expected).is_err());
+        assert!(check_binding(None, ExpectedBinding::Bearer).is_ok());
+        assert!(check_binding(Some(mine), ExpectedBinding::Bearer).is_ok());
+    }
 
     /// WAL-VAL-06: every `mandatory: true` claim must be present; optional
     /// ones may be missing; mdoc elements are addressed `[namespace, element]`.
