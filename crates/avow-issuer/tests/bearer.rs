@@ -115,9 +115,8 @@ async fn iss_meta_08_bearer_configuration_publishes_neither() {
 /// configuration without `proofs` (the issuer refuses them: the success
 /// shows they were omitted), validates the SD-JWT VC without a `cnf`
 /// check and stores it without a holder key.
-#[tokio::test]
-async fn wallet_receives_and_stores_a_bearer_sd_jwt_vc() {
-    let issuer = TestIssuer::start_with(Backend::Sqlite, with_bearer).await;
+/// An Avow wallet of `issuer` (dev wallet provider), data in a fresh directory.
+fn wallet_of(issuer: &TestIssuer) -> (Wallet, std::path::PathBuf) {
     let (cert, key) = issuer
         .state
         .client_auth
@@ -142,6 +141,64 @@ async fn wallet_receives_and_stores_a_bearer_sd_jwt_vc() {
         issuer.clock.clone(),
     )
     .expect("wallet");
+    (wallet, dir)
+}
+
+/// WAL-DEF-01/-04 with WAL-CRED-03: the wallet keeps a deferred bearer
+/// transaction without keys and, once approved, stores the one credential
+/// without `cnf`.
+#[tokio::test]
+async fn wallet_receives_a_deferred_bearer_credential() {
+    use avow_wallet::deferred::PollOutcome;
+    let issuer = TestIssuer::start_with(Backend::Sqlite, with_deferred_bearer).await;
+    let (wallet, dir) = wallet_of(&issuer);
+    let response = issuer
+        .create_offer_request(
+            &json!({ "holder_id": HOLDER, "credential_configuration_ids": [BEARER] }),
+        )
+        .await;
+    let offer: avow_issuer::offer::CreatedOffer =
+        serde_json::from_slice(&response.assert_status(201).body).expect("offer");
+    let deferred = wallet
+        .receive(&offer.links["openid-credential-offer"].by_reference, None)
+        .await;
+    assert!(
+        matches!(&deferred, Err(avow_wallet::WalletError::Deferred { pending, .. }) if pending.len() == 1),
+        "{deferred:?}"
+    );
+    let pending = wallet.pending_issuances().expect("list");
+    assert_eq!(pending.len(), 1);
+    assert!(
+        pending[0].holder_keys_pkcs8.is_empty(),
+        "a bearer transaction keeps no keys"
+    );
+    let list = issuer
+        .send(issuer.admin(Method::GET, "/admin/deferred?state=pending"))
+        .await
+        .json();
+    let id = list[0]["id"].as_str().expect("id").to_owned();
+    issuer
+        .send(issuer.admin(Method::POST, &format!("/admin/deferred/{id}/approve")))
+        .await
+        .assert_status(200);
+    issuer.advance(pending[0].next_poll_at - issuer.now());
+    let outcomes = wallet.poll_pending().await.expect("poll");
+    let [PollOutcome::Received { credentials, .. }] = &outcomes[..] else {
+        panic!("expected the credential: {outcomes:?}");
+    };
+    assert_eq!(credentials.len(), 1);
+    let stored = &credentials[0].stored;
+    assert!(stored.holder_key_pkcs8.is_empty());
+    let (verified, _) = issuer.verify_credential(&stored.credential);
+    assert_eq!(verified.holder_key, None, "no cnf");
+    assert_eq!(wallet.store().list().expect("list").len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn wallet_receives_and_stores_a_bearer_sd_jwt_vc() {
+    let issuer = TestIssuer::start_with(Backend::Sqlite, with_bearer).await;
+    let (wallet, dir) = wallet_of(&issuer);
     let response = issuer
         .create_offer_request(
             &json!({ "holder_id": HOLDER, "credential_configuration_ids": [BEARER] }),

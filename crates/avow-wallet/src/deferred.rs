@@ -722,16 +722,27 @@ impl Wallet {
                     .map_err(|_| corrupt("holder key"))?,
             );
         }
+        // WAL-VAL-05: credential `i` is bound to key `i`; a bearer
+        // configuration (WAL-CRED-03) proved no key and gets one unbound credential.
+        let bearer = matches!(
+            crate::key_proofs::ProofMethod::for_configuration(configuration),
+            Ok(crate::key_proofs::ProofMethod::Bearer)
+        );
+        let slots: Vec<Option<SoftwareSigner>> = if bearer && holder_keys.is_empty() {
+            vec![None]
+        } else {
+            holder_keys.into_iter().map(Some).collect()
+        };
         let issued = response.credentials.unwrap_or_default();
-        let count = crate::key_proofs::check_count(issued.len(), holder_keys.len());
+        let count = crate::key_proofs::check_count(issued.len(), slots.len());
         if let Err(e) = crate::notify::on_failure(session, notification_id.as_deref(), count).await
         {
             return self.fail(pending, e.to_string());
         }
         let mut received = Vec::with_capacity(issued.len());
-        for (issued, holder_key) in issued.into_iter().zip(holder_keys) {
+        for (issued, holder_key) in issued.into_iter().zip(slots) {
             let one = self
-                .receive_one(
+                .receive_credential(
                     &session.info,
                     &pending.credential_configuration_id,
                     configuration,

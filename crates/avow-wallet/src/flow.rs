@@ -1123,13 +1123,8 @@ impl Wallet {
         );
         // ---- deferred issuance (deferred.rs): WAL-DEF-01 ----
         if response.credentials.is_none() && response.transaction_id.is_some() {
-            // A pending transaction keeps holder keys to validate against;
-            // a bearer one has none, which its retrieval cannot match yet.
-            if bearer {
-                return Err(WalletError::UnexpectedResponse(
-                    "the issuer deferred a bearer credential: deferred bearer issuance is not supported by this wallet".into(),
-                ));
-            }
+            // A pending transaction keeps the holder keys to validate
+            // against; a bearer one keeps none (deferred.rs knows why).
             return Err(crate::deferred::persist(
                 self,
                 session,
@@ -1185,32 +1180,7 @@ impl Wallet {
 
     /// Validates one issued credential against its holder key, and its
     /// mandatory claims (WAL-VAL-01 … -04, -06); the caller stores it.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn receive_one(
-        &self,
-        info: &IssuerInfo,
-        configuration_id: &str,
-        configuration: &avow_core::metadata::CredentialConfiguration,
-        expected: &ExpectedType,
-        issued: avow_core::credential::IssuedCredential,
-        holder_key: SoftwareSigner,
-        notification_id: Option<String>,
-        grant: Option<StoredGrant>,
-    ) -> Result<ReceivedCredential, WalletError> {
-        self.receive_credential(
-            info,
-            configuration_id,
-            configuration,
-            expected,
-            issued,
-            Some(holder_key),
-            notification_id,
-            grant,
-        )
-        .await
-    }
-
-    /// [`Self::receive_one`], `holder_key` being `None` for the credential
+    /// `holder_key` is `None` for the credential
     /// of a bearer configuration (VCI §12.2.4): then `cnf` is not checked
     /// (WAL-VAL-03 binds the credentials of bound configurations), the
     /// signature, times, type, mandatory claims and status still are, and
