@@ -56,6 +56,14 @@ fn driver(wallet_dir: &Path, pki_dir: &Path, proxy: Option<&str>) -> WalletDrive
 }
 
 async fn run(selection: &[&str], proxy: Option<&str>) -> Report {
+    run_with(selection, proxy, avow_conformance::wut::Listen::default()).await
+}
+
+async fn run_with(
+    selection: &[&str],
+    proxy: Option<&str>,
+    listen: avow_conformance::wut::Listen,
+) -> Report {
     let wallet = TempDir::new("wallet");
     let pki = TempDir::new("pki");
     let issuer = TempDir::new("issuer");
@@ -63,6 +71,7 @@ async fn run(selection: &[&str], proxy: Option<&str>) -> Report {
         WalletProviderPki::generate_or_load(&pki.0, avow_conformance::iut::now()).expect("PKI");
     let mut options = WutOptions::new(driver(&wallet.0, &pki.0, proxy), issuer.0.clone());
     options.wallet_provider_anchors = vec![provider.ca_path()];
+    options.listen = listen;
     options.schemes = vec!["openid-credential-offer://".into(), "haip-vci://".into()];
     let run = RunOptions {
         selection: selection.iter().map(|s| (*s).to_owned()).collect(),
@@ -318,4 +327,27 @@ async fn a_broken_wallet_fails_the_check_that_covers_it() {
         assert!(!report.passed());
         assert_ne!(report.exit_code(), 0);
     }
+}
+
+/// Fixed ports and a public URL (the set-up for a phone wallet behind a
+/// TLS-terminating proxy; here the "proxy" is the identity on loopback):
+/// each reference issuer is its own origin on the next port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_issuers_on_fixed_ports_with_a_public_url() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = probe.local_addr().expect("addr").port().min(65_000);
+    drop(probe);
+    let listen = avow_conformance::wut::Listen {
+        host: "127.0.0.1".into(),
+        first_port: port,
+        public_url: Some(format!("http://127.0.0.1:{port}")),
+    };
+    let report = run_with(&["CONF-C04-04", "CONF-C10-05"], None, listen).await;
+    assert!(report.passed(), "{}", report.text_summary());
+    let issuers = &report.target.credential_issuer;
+    assert!(
+        issuers.contains(&format!("http://127.0.0.1:{port}"))
+            && issuers.contains(&format!("http://127.0.0.1:{}", port + 1)),
+        "{issuers}"
+    );
 }

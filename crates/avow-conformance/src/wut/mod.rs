@@ -35,8 +35,8 @@ pub struct WutOptions {
     pub wallet_provider_anchors: Vec<PathBuf>,
     /// Where the reference issuers keep their DEVELOPMENT PKI and databases.
     pub data_dir: PathBuf,
-    /// The address the reference issuers listen on (loopback by default).
-    pub host: String,
+    /// Where the reference issuers listen and how wallets reach them.
+    pub listen: Listen,
     /// Offer link prefixes the wallet claims (CONF-C01-05 runs each).
     pub schemes: Vec<String>,
 }
@@ -47,8 +47,30 @@ impl WutOptions {
             driver,
             wallet_provider_anchors: Vec::new(),
             data_dir,
-            host: "127.0.0.1".into(),
+            listen: Listen::default(),
             schemes: vec!["openid-credential-offer://".into()],
+        }
+    }
+}
+
+/// Where the reference issuers listen: loopback on ephemeral ports by
+/// default (the wallet under test runs on this machine); for a phone wallet,
+/// fixed ports behind a TLS-terminating proxy and the public URL of the
+/// first issuer (the others follow on the next ports).
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub host: String,
+    /// 0: ephemeral ports.
+    pub first_port: u16,
+    pub public_url: Option<String>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            first_port: 0,
+            public_url: None,
         }
     }
 }
@@ -223,7 +245,7 @@ impl Wut {
         let issuer = Arc::new(
             ReferenceIssuer::start(
                 profile,
-                &self.options.host,
+                &self.options.listen,
                 &self.options.data_dir,
                 &self.options.wallet_provider_anchors,
             )

@@ -54,6 +54,15 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// Its place among the reference issuers: the port offset from the first.
+    pub fn index(self) -> u16 {
+        match self {
+            Self::Plain => 0,
+            Self::A128Gcm => 1,
+            Self::A256Gcm => 2,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Plain => "plain",
@@ -163,22 +172,51 @@ fn config_for(
     Ok(config)
 }
 
+/// The public URL of the reference issuer `offset` places after the first:
+/// `base` with its port moved on by `offset` (each issuer is its own origin).
+pub fn public_url_for(base: &str, offset: u16) -> Result<String, ConformanceError> {
+    let bad = |why: &str| ConformanceError::Config(format!("--public-url {base}: {why}"));
+    let mut url = reqwest::Url::parse(base).map_err(|_| bad("not a URL"))?;
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("an origin without path, query or fragment"));
+    }
+    let port = url
+        .port_or_known_default()
+        .and_then(|p| p.checked_add(offset))
+        .ok_or_else(|| bad("no port to count from"))?;
+    url.set_port(Some(port))
+        .map_err(|_| bad("cannot carry a port"))?;
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 impl ReferenceIssuer {
-    /// Starts the issuer of `profile` on `host` (an ephemeral port).
+    /// Starts the issuer of `profile` on `listen`: its address, and the
+    /// public URL when a TLS-terminating proxy fronts it.
     pub async fn start(
         profile: Profile,
-        host: &str,
+        listen: &super::Listen,
         data_dir: &Path,
         wallet_provider_anchors: &[PathBuf],
     ) -> Result<Self, ConformanceError> {
         let io = |e: std::io::Error| ConformanceError::Config(format!("reference issuer: {e}"));
-        let public = tokio::net::TcpListener::bind((host, 0)).await.map_err(io)?;
+        let port = match listen.first_port {
+            0 => 0,
+            first => first.checked_add(profile.index()).ok_or_else(|| {
+                ConformanceError::Config("--listen: the port range ends above 65535".into())
+            })?,
+        };
+        let public = tokio::net::TcpListener::bind((listen.host.as_str(), port))
+            .await
+            .map_err(io)?;
         let admin = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(io)?;
         let public_addr = public.local_addr().map_err(io)?;
         let admin_addr = admin.local_addr().map_err(io)?;
-        let url = format!("http://{public_addr}");
+        let url = match &listen.public_url {
+            Some(base) => public_url_for(base, profile.index())?,
+            None => format!("http://{public_addr}"),
+        };
         let mut config = config_for(profile, &url, data_dir, wallet_provider_anchors)?;
         config.server.listen = public_addr.to_string();
         config.server.admin_listen = admin_addr.to_string();
@@ -289,5 +327,32 @@ impl ReferenceIssuer {
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reference_issuer_gets_its_own_origin() {
+        assert_eq!(
+            public_url_for("https://runner.example:8443", 0)
+                .ok()
+                .as_deref(),
+            Some("https://runner.example:8443")
+        );
+        assert_eq!(
+            public_url_for("https://runner.example:8443/", 2)
+                .ok()
+                .as_deref(),
+            Some("https://runner.example:8445")
+        );
+        assert_eq!(
+            public_url_for("https://runner.example", 1).ok().as_deref(),
+            Some("https://runner.example:444")
+        );
+        assert!(public_url_for("https://runner.example/issuer", 0).is_err());
+        assert!(public_url_for("not a url", 0).is_err());
     }
 }

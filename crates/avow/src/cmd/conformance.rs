@@ -44,6 +44,14 @@ pub struct WalletArgs {
     /// Where the reference issuers keep their DEVELOPMENT PKI and databases.
     #[arg(long, default_value = "./avow-conformance-issuer")]
     data_dir: PathBuf,
+    /// Where the reference issuers listen: HOST:PORT; with a fixed PORT the three issuers
+    /// (plain, A128GCM, A256GCM) take PORT, PORT+1, PORT+2.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// The public https origin of the first reference issuer when a TLS-terminating proxy
+    /// fronts them (a phone wallet); the others are on the next ports. Needs a fixed --listen port.
+    #[arg(long)]
+    public_url: Option<String>,
     /// Offer link schemes the wallet claims (CONF-C01-05 runs each).
     #[arg(
         long = "scheme",
@@ -190,7 +198,25 @@ async fn wallet(args: WalletArgs) -> anyhow::Result<ExitCode> {
             "--wallet-provider-ca: the reference issuer must know the wallet's provider CA"
         );
     }
+    let (host, port) = args
+        .listen
+        .rsplit_once(':')
+        .and_then(|(h, p)| {
+            Some((
+                h.trim_matches(['[', ']']).to_owned(),
+                p.parse::<u16>().ok()?,
+            ))
+        })
+        .context("--listen HOST:PORT")?;
+    if args.public_url.is_some() && port == 0 {
+        anyhow::bail!("--public-url needs a fixed --listen port (the proxy forwards to it)");
+    }
     let mut options = WutOptions::new(driver, args.data_dir.clone());
+    options.listen = avow_conformance::wut::Listen {
+        host,
+        first_port: port,
+        public_url: args.public_url.clone(),
+    };
     options.wallet_provider_anchors = anchors;
     options.schemes = args
         .schemes
