@@ -77,9 +77,7 @@ impl IssuerKeys {
                     ));
                 }
             };
-            let chain_text = std::fs::read_to_string(chain_path).map_err(|e| io(chain_path, e))?;
-            let x5c = avow_crypto::x509::certs_from_pem(&chain_text)?;
-            refuse_trust_anchor(chain_path, &x5c)?;
+            let x5c = published_chain(chain_path, "keys.signing_chain")?;
             Self::assemble(signer, x5c, None)?
         };
         keys.metadata = metadata_key(config)?;
@@ -106,13 +104,12 @@ impl IssuerKeys {
         x5c: Vec<Vec<u8>>,
         dev_anchor: Option<PathBuf>,
     ) -> Result<Self, KeyError> {
-        let leaf_key =
-            avow_crypto::x509::leaf_public_key(x5c.first().map(Vec::as_slice).unwrap_or_default())?;
-        if &leaf_key != signer.public_jwk() {
-            return Err(KeyError::Io(
-                "the signing certificate does not match the signing key".into(),
-            ));
-        }
+        check_leaf(
+            &x5c,
+            signer.as_ref(),
+            "the signing certificate",
+            "the signing key",
+        )?;
         let kid = signer.public_jwk().thumbprint();
         Ok(Self {
             signer,
@@ -254,26 +251,42 @@ fn metadata_key(config: &IssuerConfig) -> Result<Option<MetadataKey>, KeyError> 
     else {
         return Ok(None);
     };
-    let key_bytes = std::fs::read(key_path).map_err(|e| io(key_path, e))?;
-    let der = match std::str::from_utf8(&key_bytes) {
-        Ok(text) if text.contains("-----BEGIN") => pem::decode_one("PRIVATE KEY", text)?,
-        _ => key_bytes,
-    };
-    let signer = SoftwareSigner::from_pkcs8(&der)?;
-    let chain_text = std::fs::read_to_string(chain_path).map_err(|e| io(chain_path, e))?;
-    let x5c = avow_crypto::x509::certs_from_pem(&chain_text)?;
-    refuse_trust_anchor(chain_path, &x5c)?;
-    let leaf_key =
-        avow_crypto::x509::leaf_public_key(x5c.first().map(Vec::as_slice).unwrap_or_default())?;
-    if &leaf_key != signer.public_jwk() {
-        return Err(KeyError::Io(
-            "metadata.access_chain's certificate does not match metadata.access_key".into(),
-        ));
-    }
+    let signer = software_key(key_path)?;
+    let x5c = published_chain(chain_path, "metadata.access_chain")?;
+    check_leaf(
+        &x5c,
+        &signer,
+        "metadata.access_chain's certificate",
+        "metadata.access_key",
+    )?;
     Ok(Some(MetadataKey {
         signer: Arc::new(signer),
         x5c,
     }))
+}
+
+/// A chain the issuer publishes as `x5c` (`setting` names it in errors):
+/// read from PEM and held to ISS-SIG-01 ([`refuse_trust_anchor`]).
+fn published_chain(path: &Path, setting: &str) -> Result<Vec<Vec<u8>>, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    let x5c = avow_crypto::x509::certs_from_pem(&text)?;
+    refuse_trust_anchor(path, setting, &x5c)?;
+    Ok(x5c)
+}
+
+/// The leaf certificate of `x5c` must certify `signer`'s key.
+fn check_leaf(
+    x5c: &[Vec<u8>],
+    signer: &dyn Signer,
+    certificate: &str,
+    key: &str,
+) -> Result<(), KeyError> {
+    let leaf_key =
+        avow_crypto::x509::leaf_public_key(x5c.first().map(Vec::as_slice).unwrap_or_default())?;
+    if &leaf_key != signer.public_jwk() {
+        return Err(KeyError::Io(format!("{certificate} does not match {key}")));
+    }
+    Ok(())
 }
 
 /// ISS-SIG-01 (HAIP §6.1.1; APT §10.2 VCI-006): the `x5c` chain the issuer
@@ -284,11 +297,11 @@ fn metadata_key(config: &IssuerConfig) -> Result<Option<MetadataKey>, KeyError> 
 /// trimmed: the operator learns that the file is not what the README asks for
 /// ("leaf first, trust anchor excluded"). The leaf itself is checked by
 /// [`avow_crypto::x509::leaf_public_key`].
-fn refuse_trust_anchor(chain_path: &Path, x5c: &[Vec<u8>]) -> Result<(), KeyError> {
+fn refuse_trust_anchor(chain_path: &Path, setting: &str, x5c: &[Vec<u8>]) -> Result<(), KeyError> {
     for (i, der) in x5c.iter().enumerate() {
         let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
             return Err(KeyError::Io(format!(
-                "{}: certificate {i} of keys.signing_chain is not a DER certificate",
+                "{}: certificate {i} of {setting} is not a DER certificate",
                 chain_path.display()
             )));
         };
@@ -299,7 +312,7 @@ fn refuse_trust_anchor(chain_path: &Path, x5c: &[Vec<u8>]) -> Result<(), KeyErro
                 "it contains a self-signed certificate (the trust anchor)"
             };
             return Err(KeyError::Io(format!(
-                "{}: keys.signing_chain must be the signing certificate and its intermediates, leaf first, trust anchor excluded (HAIP 6.1.1, ISS-SIG-01), but {what} at position {i} ({})",
+                "{}: {setting} must be the certificate and its intermediates, leaf first, trust anchor excluded (HAIP 6.1.1, ISS-SIG-01), but {what} at position {i} ({})",
                 chain_path.display(),
                 cert.subject()
             )));
