@@ -263,24 +263,59 @@ pub async fn run_issuer(
             ));
         }
     }
+    Ok(finish_report(
+        Mode::Issuer,
+        started,
+        target,
+        inputs,
+        run,
+        expiry_wait,
+        results,
+    ))
+}
+
+/// The report of a run, summarised under the coverage guard.
+fn finish_report(
+    mode: Mode,
+    started: i64,
+    target: Target,
+    trust_inputs: Vec<TrustInput>,
+    run: &RunOptions,
+    expiry_wait_seconds: Option<u64>,
+    results: Vec<CheckResult>,
+) -> Report {
     let mut report = Report {
         schema: crate::report::SCHEMA,
         tool: TOOL,
-        mode: Mode::Issuer,
+        mode,
         started_at: rfc3339(started),
         finished_at: rfc3339(iut::now()),
         target,
-        trust_inputs: inputs,
+        trust_inputs,
         options: RunOptionsEcho {
             selection: run.selection.clone(),
             allow_unimplemented: run.allow_unimplemented,
-            expiry_wait_seconds: expiry_wait,
+            expiry_wait_seconds,
         },
         summary: Summary::default(),
         results,
     };
     report.finish(run.allow_unimplemented);
-    Ok(report)
+    report
+}
+
+/// A trust input given as a PEM file: its path and its first certificate's SHA-256.
+fn pem_trust_input(role: &str, path: &std::path::Path) -> TrustInput {
+    let der = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|pem| avow_crypto::x509::certs_from_pem(&pem).ok())
+        .and_then(|c| c.into_iter().next());
+    TrustInput {
+        role: role.to_owned(),
+        source: path.display().to_string(),
+        subject: None,
+        sha256: der.as_deref().map(sha256_hex),
+    }
 }
 
 /// Runs the selected wallet checks and cases: starts the reference issuers
@@ -296,16 +331,10 @@ pub async fn run_wallet(
         .wallet_provider_anchors
         .iter()
         .map(|path| {
-            let der = std::fs::read_to_string(path)
-                .ok()
-                .and_then(|pem| avow_crypto::x509::certs_from_pem(&pem).ok())
-                .and_then(|c| c.into_iter().next());
-            TrustInput {
-                role: "wallet-provider CA of the wallet under test (WIA, key attestations)".into(),
-                source: path.display().to_string(),
-                subject: None,
-                sha256: der.as_deref().map(sha256_hex),
-            }
+            pem_trust_input(
+                "wallet-provider CA of the wallet under test (WIA, key attestations)",
+                path,
+            )
         })
         .collect();
     inputs.extend(run.inputs.iter().cloned());
@@ -324,22 +353,15 @@ pub async fn run_wallet(
     }
     let issuers = wut.started_issuers().await;
     for issuer in &issuers {
-        if let Some(anchor) = issuer.trust_anchor() {
-            let der = std::fs::read_to_string(&anchor)
-                .ok()
-                .and_then(|pem| avow_crypto::x509::certs_from_pem(&pem).ok())
-                .and_then(|c| c.into_iter().next());
-            if !inputs
+        if let Some(anchor) = issuer.trust_anchor()
+            && !inputs
                 .iter()
                 .any(|i| i.source == anchor.display().to_string())
-            {
-                inputs.push(TrustInput {
-                    role: "issuer CA the wallet under test must trust (DEVELOPMENT PKI of the reference issuer)".into(),
-                    source: anchor.display().to_string(),
-                    subject: None,
-                    sha256: der.as_deref().map(sha256_hex),
-                });
-            }
+        {
+            inputs.push(pem_trust_input(
+                "issuer CA the wallet under test must trust (DEVELOPMENT PKI of the reference issuer)",
+                &anchor,
+            ));
         }
     }
     let credential_issuer = issuers
@@ -349,28 +371,20 @@ pub async fn run_wallet(
         .join(", ");
     drop(issuers);
     wut.stop().await;
-    let mut report = Report {
-        schema: crate::report::SCHEMA,
-        tool: TOOL,
-        mode: Mode::Wallet,
-        started_at: rfc3339(started),
-        finished_at: rfc3339(iut::now()),
-        target: Target {
-            credential_issuer,
-            authorization_server: None,
-            discovery: Vec::new(),
-            discovery_error: None,
-            wallet_under_test: Some(driver),
-        },
-        trust_inputs: inputs,
-        options: RunOptionsEcho {
-            selection: run.selection.clone(),
-            allow_unimplemented: run.allow_unimplemented,
-            expiry_wait_seconds: None,
-        },
-        summary: Summary::default(),
-        results,
+    let target = Target {
+        credential_issuer,
+        authorization_server: None,
+        discovery: Vec::new(),
+        discovery_error: None,
+        wallet_under_test: Some(driver),
     };
-    report.finish(run.allow_unimplemented);
-    Ok(report)
+    Ok(finish_report(
+        Mode::Wallet,
+        started,
+        target,
+        inputs,
+        run,
+        None,
+        results,
+    ))
 }
