@@ -12,6 +12,7 @@ use avow_core::ProtocolError;
 use avow_core::authorization::AuthorizationDetail;
 use avow_core::token::TokenResponse;
 use avow_crypto::hash::sha256_b64;
+use avow_crypto::server_nonce::ServerNonces;
 use avow_store::{AccessTokenRecord, RefreshTokenRecord};
 use axum::Json;
 use axum::http::{HeaderName, header};
@@ -70,17 +71,58 @@ pub fn narrow_grant(
     Ok((ids, requested.to_vec()))
 }
 
+/// The HMAC domain of credential identifiers.
+const IDENTIFIER_DOMAIN: &[u8] = b"avow credential_identifier";
+/// Characters of the grant reference that opens an identifier (8 bytes).
+const GRANT_REF_LEN: usize = 11;
+
 /// A stable, opaque Credential Dataset identifier per grant and configuration
 /// (VCI §3.3.4): stable so that a refreshed token names the same datasets.
-pub fn credential_identifier(grant_id: &str, configuration_id: &str) -> String {
-    sha256_b64(format!("{grant_id}\u{0}{configuration_id}").as_bytes())
+/// It is `grant reference ‖ tag`, the tag keyed with the issuer's shared
+/// server key, so the issuer recognises its own identifiers without a store
+/// look-up ([`minted_identifier`]; ISS-CRED-06) and nobody else can make one.
+pub fn credential_identifier(
+    nonces: &ServerNonces,
+    grant_id: &str,
+    configuration_id: &str,
+) -> String {
+    let grant_ref: String = sha256_b64(grant_id.as_bytes())
         .chars()
-        .take(22)
-        .collect()
+        .take(GRANT_REF_LEN)
+        .collect();
+    identifier_for(nonces, &grant_ref, configuration_id)
+}
+
+fn identifier_for(nonces: &ServerNonces, grant_ref: &str, configuration_id: &str) -> String {
+    let mut data = grant_ref.as_bytes().to_vec();
+    data.push(0);
+    data.extend_from_slice(configuration_id.as_bytes());
+    format!(
+        "{grant_ref}{}",
+        avow_crypto::b64::encode(nonces.tag(IDENTIFIER_DOMAIN, &data))
+    )
+}
+
+/// Whether this issuer minted `identifier` for one of `configurations`
+/// (for any grant): one keyed tag per configuration, compared in constant time.
+pub fn minted_identifier<'a>(
+    nonces: &ServerNonces,
+    configurations: impl IntoIterator<Item = &'a String>,
+    identifier: &str,
+) -> bool {
+    let Some(grant_ref) = identifier.get(..GRANT_REF_LEN) else {
+        return false;
+    };
+    configurations.into_iter().any(|configuration_id| {
+        avow_crypto::hash::constant_time_eq(
+            identifier_for(nonces, grant_ref, configuration_id).as_bytes(),
+            identifier.as_bytes(),
+        )
+    })
 }
 
 /// `authorization_details` of the token response, each with its identifiers.
-fn answered_details(grant: &TokenGrant) -> Option<Vec<AuthorizationDetail>> {
+fn answered_details(nonces: &ServerNonces, grant: &TokenGrant) -> Option<Vec<AuthorizationDetail>> {
     if grant.authorization_details.is_empty() {
         return None;
     }
@@ -96,6 +138,7 @@ fn answered_details(grant: &TokenGrant) -> Option<Vec<AuthorizationDetail>> {
             })
             .map(|d| AuthorizationDetail {
                 credential_identifiers: Some(vec![credential_identifier(
+                    nonces,
                     grant_id,
                     &d.credential_configuration_id,
                 )]),
@@ -116,7 +159,7 @@ pub async fn issue_tokens(
     let now = state.now();
     let access_token = state.random.token(32);
     let lifetime = state.config.policy.access_token_lifetime;
-    let details = answered_details(grant);
+    let details = answered_details(&state.nonces, grant);
     let details_json = details
         .as_ref()
         .map(serde_json::to_value)
@@ -188,19 +231,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn identifiers_are_stable_and_distinct() {
-        assert_eq!(
-            credential_identifier("g", "a"),
-            credential_identifier("g", "a")
+    fn identifiers_are_stable_distinct_and_recognised() {
+        let n = ServerNonces::new(&[7u8; 32]);
+        let id = |g: &str, c: &str| credential_identifier(&n, g, c);
+        assert_eq!(id("g", "a"), id("g", "a"));
+        assert_ne!(id("g", "a"), id("g", "b"));
+        assert_ne!(id("g", "a"), id("h", "a"));
+        assert_eq!(id("g", "a").len(), GRANT_REF_LEN + 22);
+        let configurations = ["a".to_owned(), "b".to_owned()];
+        assert!(minted_identifier(
+            &n,
+            &configurations,
+            &id("other-grant", "b")
+        ));
+        assert!(
+            !minted_identifier(&n, &configurations, &id("g", "c")),
+            "not a configuration"
         );
-        assert_ne!(
-            credential_identifier("g", "a"),
-            credential_identifier("g", "b")
-        );
-        assert_ne!(
-            credential_identifier("g", "a"),
-            credential_identifier("h", "a")
-        );
-        assert_eq!(credential_identifier("g", "a").len(), 22);
+        let foreign = ServerNonces::new(&[8u8; 32]);
+        assert!(!minted_identifier(
+            &n,
+            &configurations,
+            &credential_identifier(&foreign, "g", "a")
+        ));
+        for junk in ["", "%", "short", "ü_________________________________"] {
+            assert!(!minted_identifier(&n, &configurations, junk), "{junk}");
+        }
     }
 }

@@ -41,7 +41,7 @@ pub async fn issue_credential(
         match select_configuration(&request.selector, access.authorization_details.as_ref())? {
             Selected::Configuration(id) => id,
             Selected::UnknownIdentifier(identifier) => {
-                return Err(refuse_identifier(&state, &identifier).await);
+                return Err(refuse_identifier(&state, &identifier));
             }
         };
     let configuration = state
@@ -146,19 +146,19 @@ enum Selected {
 /// access token (ISS-CRED-06; VCI §8.3.1.1, RFC 6750 §3.1: a known
 /// identifier this token does not authorize), otherwise 400
 /// `unknown_credential_identifier` (ISS-CRED-05; VCI §8.3.1.2).
-async fn refuse_identifier(state: &IssuerState, identifier: &str) -> ApiError {
-    match state
-        .store
-        .credential_identifier_issued(identifier, state.now())
-        .await
-    {
-        Ok(true) => resource(ProtocolError::insufficient_scope(
+fn refuse_identifier(state: &IssuerState, identifier: &str) -> ApiError {
+    if crate::access_token::minted_identifier(
+        &state.nonces,
+        state.config.credential_configurations.keys(),
+        identifier,
+    ) {
+        resource(ProtocolError::insufficient_scope(
             "the access token does not cover this credential_identifier",
-        )),
-        Ok(false) => resource(ProtocolError::unknown_credential_identifier(
+        ))
+    } else {
+        resource(ProtocolError::unknown_credential_identifier(
             "unknown credential_identifier",
-        )),
-        Err(e) => e.into(),
+        ))
     }
 }
 

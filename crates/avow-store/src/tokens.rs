@@ -62,58 +62,6 @@ impl Store {
         .map(token_from_row)
         .transpose()
     }
-
-    /// Whether `identifier` is a `credential_identifier` that some live
-    /// access token (unexpired at `now`, not revoked) was issued with, in its
-    /// `authorization_details` (VCI §3.3.4, §6.2). The credential endpoint
-    /// tells an identifier the presenting token does not authorize (DPoP
-    /// 403 `insufficient_scope`, ISS-CRED-06) from one the issuer never
-    /// issued (400 `unknown_credential_identifier`, ISS-CRED-05).
-    ///
-    /// A text search narrows the rows (the identifier as a substring, `LIKE`
-    /// wildcards escaped); each candidate is then parsed, so only an
-    /// exact member of a `credential_identifiers` array counts.
-    pub async fn credential_identifier_issued(
-        &self,
-        identifier: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        if identifier.is_empty() {
-            return Ok(false);
-        }
-        let escaped: String = identifier
-            .chars()
-            .flat_map(|c| match c {
-                '\\' | '%' | '_' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        let rows = sqlx::query(
-            "SELECT authorization_details FROM access_tokens \
-             WHERE expires_at > $1 AND revoked = 0 AND authorization_details IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM revoked_grants \
-             WHERE revoked_grants.grant_id = access_tokens.grant_id) \
-             AND authorization_details LIKE $2 ESCAPE '\\' LIMIT 32",
-        )
-        .bind(now)
-        .bind(format!("%{escaped}%"))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("look up a credential identifier"))?;
-        for row in &rows {
-            let details: serde_json::Value = json_column(row, "authorization_details")?;
-            let named = details.as_array().into_iter().flatten().any(|detail| {
-                detail
-                    .get("credential_identifiers")
-                    .and_then(serde_json::Value::as_array)
-                    .is_some_and(|ids| ids.iter().any(|id| id.as_str() == Some(identifier)))
-            });
-            if named {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
 }
 
 fn token_from_row(row: &AnyRow) -> Result<AccessTokenRecord, StoreError> {

@@ -22,7 +22,6 @@ suite!(
     redeem_succeeds_exactly_once,
     concurrent_redeems_on_two_instances_yield_one_success,
     access_token_expires,
-    credential_identifier_issued_names_live_tokens_only,
     consume_once_rejects_replay,
     concurrent_consume_once_on_two_instances_yields_one_success,
     consume_all_once_is_all_or_nothing,
@@ -535,66 +534,6 @@ async fn access_token_expires(db: Db) {
         store.insert_access_token(&full).await,
         Err(StoreError::Database(_))
     ));
-}
-
-/// ISS-CRED-06: an identifier counts as issued while a live, unrevoked
-/// access token carries it in its authorization_details; exact matches only.
-async fn credential_identifier_issued_names_live_tokens_only(db: Db) {
-    let store = db.store().await;
-    let details = |ids: &[&str]| {
-        Some(json!([{
-            "type": "openid_credential",
-            "credential_configuration_id": "pid_sd_jwt",
-            "credential_identifiers": ids,
-        }]))
-    };
-    let mut live = token("live", NOW + 300);
-    live.grant_id = Some("grant-live".to_owned());
-    live.authorization_details = details(&["Id_A-1", "id-b"]);
-    store.insert_access_token(&live).await.unwrap();
-    let mut revoked = token("revoked", NOW + 300);
-    revoked.grant_id = Some("grant-revoked".to_owned());
-    revoked.authorization_details = details(&["id-revoked"]);
-    store.insert_access_token(&revoked).await.unwrap();
-    store.revoke_grant("grant-revoked").await.unwrap();
-    let mut expired = token("expired", NOW + 10);
-    expired.authorization_details = details(&["id-expired"]);
-    store.insert_access_token(&expired).await.unwrap();
-    store
-        .insert_access_token(&token("plain", NOW + 300))
-        .await
-        .unwrap();
-
-    let other = db.store().await;
-    for (identifier, issued) in [
-        ("Id_A-1", true),
-        ("id-b", true),
-        ("id-expired", true),
-        ("id-revoked", false),
-        ("", false),
-        // Substrings, other case and LIKE wildcards do not match.
-        ("Id_A", false),
-        ("id_a-1", false),
-        ("Id%", false),
-        ("Id_A_1", false),
-        ("%", false),
-        ("pid_sd_jwt", false),
-    ] {
-        assert_eq!(
-            other
-                .credential_identifier_issued(identifier, NOW)
-                .await
-                .unwrap(),
-            issued,
-            "{identifier:?}"
-        );
-    }
-    assert!(
-        !other
-            .credential_identifier_issued("id-expired", NOW + 10)
-            .await
-            .unwrap()
-    );
 }
 
 async fn consume_once_rejects_replay(db: Db) {
